@@ -1,0 +1,43 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench chaos lint install browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/jobsctl demo
+
+# Debian's chromium for the dashboard's browser tests (Playwright's own download does not work here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: run 'sudo apt-get install -y chromium'"; fi; }
+
+test: $(STAMP) browser
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
+	$(BIN)/python -m bench
+
+chaos: $(STAMP)
+	$(BIN)/pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy settings.py actors middleware db jobsctl
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,183 @@
+"""What every job type shares: payload models, priorities, errors and the `job_actor` decorator.
+
+A job actor validates its payload twice: at `send()`, where an invalid payload raises
+`InvalidPayload` naming the field and enqueues nothing, and in the worker, where a message
+that fails validation (sent by hand, or by an older producer) goes straight to `dead`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+from typing import Any, TypeVar
+
+import dramatiq
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from settings import get_settings
+
+P = TypeVar("P", bound="JobPayload")
+
+
+class Priority(IntEnum):
+    """Per-message priority; lower runs first."""
+
+    CRITICAL = 1
+    HIGH = 3
+    NORMAL = 5
+    LOW = 7
+    BACKGROUND = 10
+
+
+class JobPayload(BaseModel):
+    """A job's keyword arguments: snake_case, with the API's camelCase names accepted too."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+    )
+
+
+class JobError(Exception):
+    """Raised by a job for a failure worth retrying (the database away, a timeout)."""
+
+
+class PermanentJobError(Exception):
+    """Raised when a job cannot succeed however often it runs; it goes to `dead` at once."""
+
+
+class InvalidPayload(PermanentJobError, ValueError):
+    """Raised when a payload fails validation; the message names the job and the field."""
+
+    def __init__(self, actor_name: str, error: ValidationError | str) -> None:
+        if isinstance(error, ValidationError):
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "payload"
+            self.field = field
+            detail = f"field {field!r}: {first['msg']}"
+            if len(error.errors()) > 1:
+                detail += f" (and {len(error.errors()) - 1} more)"
+        else:
+            self.field = "payload"
+            detail = error
+        super().__init__(f"{actor_name}: invalid payload, {detail}")
+
+
+def validate_payload(actor_name: str, model: type[P], args: tuple[Any, ...], kwargs: dict[str, Any]) -> P:
+    if args:
+        raise InvalidPayload(actor_name, "payload fields are keyword arguments, got positional ones")
+    try:
+        return model.model_validate(kwargs)
+    except ValidationError as error:
+        raise InvalidPayload(actor_name, error) from None
+
+
+class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
+    """An actor whose `send()` validates the payload and accepts our message options.
+
+    Options beyond Dramatiq's: `priority` (Priority or 1-10), `job_id` (dedupe key),
+    `run_at` (an aware datetime; becomes a delay), `pipeline_id`, `retry_of`.
+    """
+
+    payload_model: type[JobPayload]
+
+    def message_with_options(
+        self, *, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, **options: Any
+    ) -> dramatiq.Message:  # type: ignore[type-arg]
+        request = validate_payload(self.actor_name, self.payload_model, args, kwargs or {})
+        return super().message_with_options(
+            args=(), kwargs=request.model_dump(mode="json"), **_message_options(options)
+        )
+
+    def send_with_options(
+        self,
+        *,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        delay: int | None = None,
+        **options: Any,
+    ) -> dramatiq.Message:  # type: ignore[type-arg]
+        if isinstance(delay, timedelta):
+            delay = int(delay.total_seconds() * 1000)
+        run_at = options.pop("run_at", None)
+        if run_at is not None:
+            delay = _delay_until(self.actor_name, run_at)
+        if delay is not None and delay <= 0:
+            delay = None
+        message = self.message_with_options(args=args, kwargs=kwargs, **options)
+        return self.broker.enqueue(message, delay=delay)
+
+
+def _message_options(options: dict[str, Any]) -> dict[str, Any]:
+    out = dict(options)
+    if "priority" in out:
+        priority = out["priority"]
+        try:
+            priority = int(priority if not isinstance(priority, str) else Priority[priority.upper()])
+        except (KeyError, ValueError, TypeError):
+            raise InvalidPayload("options", f"priority must be 1-10 or a name like HIGH, got {priority!r}") from None
+        if not 1 <= priority <= 10:
+            raise InvalidPayload("options", f"priority must be between 1 and 10, got {priority}")
+        out["priority"] = priority
+    if "job_id" in out:
+        job_id = out.pop("job_id")
+        if job_id is not None:
+            out["dedupe_key"] = str(job_id)
+    return out
+
+
+def _delay_until(actor_name: str, run_at: datetime | str) -> int:
+    if isinstance(run_at, str):
+        try:
+            run_at = datetime.fromisoformat(run_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidPayload(actor_name, f"runAt {run_at!r} is not an ISO time") from None
+    if run_at.tzinfo is None:
+        run_at = run_at.replace(tzinfo=UTC)
+    return int((run_at - datetime.now(UTC)).total_seconds() * 1000)
+
+
+def job_actor(
+    *,
+    queue: str,
+    payload: type[JobPayload],
+    actor_name: str | None = None,
+    **options: Any,
+) -> Callable[[Callable[[P], Any]], JobActor]:
+    """Declare a job: its queue's figures (attempts, backoff, time limit) come from settings.
+
+    The function receives the validated payload model; its return value is the job's
+    result summary in the store.
+    """
+    figures = get_settings().queue(queue)
+
+    def decorator(fn: Callable[[P], Any]) -> JobActor:
+        name = actor_name or fn.__name__
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            request = validate_payload(name, payload, args, kwargs)
+            return fn(request)  # type: ignore[arg-type]
+
+        throws = (PermanentJobError, *options.pop("throws", ()))
+        actor = dramatiq.actor(
+            run,
+            actor_class=JobActor,
+            actor_name=name,
+            queue_name=queue,
+            max_retries=figures.max_attempts - 1,
+            min_backoff=max(figures.backoff_delay, 1),
+            time_limit=figures.time_limit,
+            throws=throws,
+            **options,
+        )
+        actor.payload_model = payload
+        return actor
+
+    return decorator

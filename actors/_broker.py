@@ -1,0 +1,101 @@
+"""The one place that builds the broker and declares the middleware stack.
+
+Redis by default, RabbitMQ when BROKER_URL is amqp://, Dramatiq's in-process StubBroker only
+for the embedded default (`jobsctl demo` without servers) and tests that ask for it. Every
+broker gets the same middleware list, so tests of the wiring test the real order.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Middleware,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+from dramatiq.results import ResultBackend
+from dramatiq.results.backends import RedisBackend, StubBackend
+
+from middleware.job_store import JobStore
+from middleware.resources import ProcessResources
+from middleware.results import JobResults
+from settings import Settings
+
+
+class BrokerUnavailable(RuntimeError):
+    """Raised when a worker or beat cannot reach its broker at start-up."""
+
+
+def build_result_backend(settings: Settings) -> ResultBackend:
+    """Results for actors that ask for them (`store_results=True`), such as pipeline stages."""
+    if settings.embedded:
+        return StubBackend()
+    return RedisBackend(url=settings.effective_redis_url, namespace="adjobs-results")
+
+
+def build_middleware(settings: Settings) -> list[Middleware]:
+    """The stack, in order. `before_*` hooks run top to bottom, `after_*` bottom to top."""
+    return [
+        # Process resources: engines and clients made after boot, never inherited across a fork.
+        ProcessResources(),
+        # Delivery: message age, time limits, shutdown notices, the current message for helpers.
+        AgeLimit(),
+        TimeLimit(),
+        ShutdownNotifications(),
+        CurrentMessage(),
+        # Job store: before Retries, so its after-hooks see what Retries decided.
+        JobStore(),
+        # Retries and composition.
+        Retries(max_retries=settings.queue_max_attempts - 1, min_backoff=max(settings.queue_backoff_delay, 1)),
+        Callbacks(),
+        Pipelines(),
+        JobResults(backend=build_result_backend(settings)),
+    ]
+
+
+def build_broker(settings: Settings) -> dramatiq.Broker:
+    middleware = build_middleware(settings)
+    if settings.embedded:
+        return StubBroker(middleware=middleware)
+    url = settings.effective_broker_url
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=url, middleware=middleware)
+    from dramatiq.brokers.redis import RedisBroker
+
+    return RedisBroker(url=url, middleware=middleware)
+
+
+def running_as_service() -> bool:
+    """True inside `dramatiq` worker or `periodiq` beat processes."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return program in ("dramatiq", "periodiq") or sys.argv[0].endswith(("dramatiq/__main__.py",))
+
+
+def ensure_reachable(broker: dramatiq.Broker, url: str) -> None:
+    """Fail with one line when the broker does not answer."""
+    try:
+        client = getattr(broker, "client", None)
+        if client is not None:
+            client.ping()
+        elif hasattr(broker, "connection"):
+            broker.connection  # noqa: B018  (opens the RabbitMQ connection)
+    except Exception as error:
+        raise BrokerUnavailable(f"cannot reach the broker at {_redact(url)}: {error}") from None
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

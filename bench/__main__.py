@@ -1,0 +1,130 @@
+"""`make bench`: run every benchmark, print the ratios, and write BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from bench import throughput
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+JOBS = int(os.environ.get("BENCH_JOBS", "20000"))
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    env.setdefault("REDIS_URL", env["BENCH_REDIS_URL"])
+    env.setdefault("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/adjobs_bench")
+    return env
+
+
+def _prepare_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _median_range(values: list[float]) -> str:
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
+def main() -> None:
+    env = _env()
+    os.environ.update({k: env[k] for k in ("BENCH_REDIS_URL", "REDIS_URL", "DATABASE_URL")})
+    _prepare_database(env["DATABASE_URL"])
+    from db.migrate import upgrade
+
+    upgrade()
+
+    rows: list[tuple[str, str, str, str, str]] = []
+    bare: list[throughput.Run] = []
+    full: list[throughput.Run] = []
+    for i in range(RUNS):
+        throughput.clear_store()
+        bare.append(throughput.run_once("bare", JOBS, env["BENCH_REDIS_URL"], env))
+        full.append(throughput.run_once("full", JOBS, env["BENCH_REDIS_URL"], env))
+        print(
+            f"run {i + 1}: bare {bare[-1].drain_per_s:,.0f} jobs/s, full {full[-1].drain_per_s:,.0f} jobs/s "
+            f"(store lag {full[-1].store_lag_s:.2f} s)",
+            flush=True,
+        )
+    ratios = [f.drain_per_s / b.drain_per_s for f, b in zip(full, bare, strict=True)]
+    enqueue_ratios = [f.enqueue_per_s / b.enqueue_per_s for f, b in zip(full, bare, strict=True)]
+    rows.append(
+        (
+            f"no-op jobs/s, {JOBS:,} jobs, --processes 2 --threads 8",
+            _median_range([r.drain_per_s for r in full]),
+            _median_range([r.drain_per_s for r in bare]),
+            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+            "≥ 0.8x (goal 0.9x)",
+        )
+    )
+    rows.append(
+        (
+            "enqueue jobs/s, one producer, send()",
+            _median_range([r.enqueue_per_s for r in full]),
+            _median_range([r.enqueue_per_s for r in bare]),
+            f"{statistics.median(enqueue_ratios):.2f}x ({min(enqueue_ratios):.2f}-{max(enqueue_ratios):.2f})",
+            "≥ 0.8x",
+        )
+    )
+    lags = [r.store_lag_s or 0.0 for r in full]
+    print()
+    header = ("figure", "ours (median, range)", "anchor (median, range)", "ratio", "target")
+    print(" | ".join(header))
+    for row in rows:
+        print(" | ".join(row))
+    print(f"job store complete after the drain: median {statistics.median(lags):.2f} s")
+    _write_markdown(header, rows, lags)
+
+
+def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: list[float]) -> None:
+    cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    versions = ", ".join(
+        f"{name} {version(name)}" for name in ("dramatiq", "redis", "hiredis", "sqlalchemy", "psycopg")
+    )
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`python -m bench`); every figure is a ratio to an anchor measured in the",
+        f"same run, because absolute rates drift on shared machines. Medians of {RUNS} runs, ranges in brackets.",
+        "",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {platform.machine()}, {cpu} cores, Python {platform.python_version()}, {platform.system()}",
+        f"- versions: {versions}",
+        "- command: `make bench`",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+        f"The job store held every job as `completed` a median {statistics.median(lags):.2f} s after the last",
+        "acknowledgement (its buffer flushes every 0.2 s).",
+        "",
+        "## Where the time goes",
+        "",
+        "The anchor is bare Dramatiq with its default middleware on the same Redis database, a no-op actor,",
+        "and the same worker flags. The full stack adds, per job: the job-store middleware (three events",
+        "folded in memory, written as one batched upsert per 0.2 s per process, so no database round trip on",
+        "the worker's path), payload validation with pydantic in the worker, CurrentMessage, and consumer",
+        "threads for every declared queue (the worker consumes all six job queues plus `bench`).",
+        "",
+    ]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""No-op throughput: our full stack against bare Dramatiq, same Redis, same worker flags.
+
+Each run enqueues N messages with the variant's own `send()` (timed: the enqueue rate),
+then starts `dramatiq <app> --processes 2 --threads 8` and times the drain from the first
+fetch until the last message is acknowledged. For the full stack it also waits until the
+job store holds every job as completed (the store lag after the drain).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Run:
+    variant: str
+    jobs: int
+    enqueue_per_s: float
+    drain_per_s: float
+    store_lag_s: float | None = None
+
+
+def _enqueue(variant: str, jobs: int, env: dict[str, str]) -> float:
+    code = (
+        "import time, sys\n"
+        f"from bench.{variant}_app import noop\n"
+        "t = time.perf_counter()\n"
+        f"for i in range({jobs}): noop.send(n=i)\n"
+        "elapsed = time.perf_counter() - t\n"
+        "try:\n"
+        "    from db.store_buffer import get_buffer\n"
+        "    get_buffer().flush(timeout=120)\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "print(elapsed)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return jobs / float(out.stdout.strip().splitlines()[-1])
+
+
+def run_once(variant: str, jobs: int, redis_url: str, env: dict[str, str], workers: tuple[int, int] = (2, 8)) -> Run:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    enqueue_rate = _enqueue(variant, jobs, env)
+    assert client.llen("dramatiq:bench") == jobs, "enqueue lost messages"
+    processes, threads = workers
+    worker = subprocess.Popen(
+        [str(BIN / "dramatiq"), f"bench.{variant}_app", "--processes", str(processes), "--threads", str(threads)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        while client.llen("dramatiq:bench") == jobs:
+            time.sleep(0.001)
+        started = time.perf_counter()
+        while client.hlen("dramatiq:bench.msgs") > 0:
+            time.sleep(0.002)
+        drained = time.perf_counter() - started
+        lag = None
+        if variant == "full":
+            lag = _store_lag(jobs)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    return Run(variant, jobs, enqueue_rate, jobs / drained, lag)
+
+
+def _store_lag(jobs: int) -> float:
+    from sqlalchemy import text
+
+    from db.engine import get_engine
+
+    started = time.perf_counter()
+    while time.perf_counter() - started < 60:
+        with get_engine().connect() as connection:
+            done = connection.execute(
+                text("SELECT count(*) FROM jobs WHERE queue = 'bench' AND state = 'completed'")
+            ).scalar_one()
+        if done >= jobs:
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    return float("nan")
+
+
+def clear_store() -> None:
+    from sqlalchemy import text
+
+    from db.engine import get_engine
+
+    with get_engine().begin() as connection:
+        connection.execute(text("DELETE FROM jobs WHERE queue = 'bench'"))

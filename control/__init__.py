@@ -1,0 +1,1 @@
+"""Queue control: the library service that the HTTP API and the CLI both call."""

@@ -1,0 +1,158 @@
+"""SQL of the job store: the batched upsert the writer flushes, and the reads operators use.
+
+Events of one job may reach the database out of order (the producer's `waiting` can land
+after the worker's `completed`), so every row carries `seq` = attempt * 5 + phase and the
+upsert lets a newer event win state-bearing columns while first-seen columns stay put.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from db.models import JobRecord
+
+#: Job states of CONTRACT.md.
+STATES = ("waiting", "delayed", "active", "completed", "failed", "dead", "cancelled")
+#: States a job never leaves by itself.
+FINAL_STATES = ("completed", "dead", "cancelled")
+
+#: The phase of each state within one attempt; seq = attempt * PHASES + phase.
+PHASE = {"delayed": 0, "waiting": 1, "active": 2, "completed": 3, "failed": 3, "dead": 3}
+PHASES = 5
+#: Cancellation outranks anything a worker may still report.
+CANCELLED_SEQ = 1_000_000
+
+COLUMNS = (
+    "id",
+    "queue",
+    "actor",
+    "state",
+    "seq",
+    "priority",
+    "payload",
+    "attempts",
+    "max_attempts",
+    "enqueued_at",
+    "run_at",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "progress",
+    "error",
+    "traceback",
+    "result",
+    "dedupe_key",
+    "retry_of",
+    "pipeline_id",
+    "worker",
+)
+#: Set by the first event that names them and never changed afterwards.
+FIRST_SEEN = (
+    "queue",
+    "actor",
+    "payload",
+    "priority",
+    "max_attempts",
+    "dedupe_key",
+    "retry_of",
+    "pipeline_id",
+)
+#: Taken from a newer event when it carries a value, kept otherwise.
+STICKY = ("run_at", "started_at", "error", "traceback", "result", "worker")
+#: Taken from a newer event as they are (None clears: a new attempt has not finished).
+REPLACED = ("state", "finished_at", "duration_ms", "progress")
+
+
+def seq_for(state: str, attempt: int) -> int:
+    return attempt * PHASES + PHASE[state]
+
+
+def merge_events(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
+    """Fold two events of one job into one row, with the rules the SQL upsert applies."""
+    if newer["seq"] < older["seq"]:
+        older, newer = newer, older
+    row = dict(newer)
+    for column in FIRST_SEEN:
+        if older.get(column) is not None:
+            row[column] = older[column]
+    for column in (*STICKY, "enqueued_at"):
+        if row.get(column) is None:
+            row[column] = older.get(column)
+    if older.get("enqueued_at") is not None:
+        row["enqueued_at"] = older["enqueued_at"]
+    row["attempts"] = max(older.get("attempts") or 0, newer.get("attempts") or 0)
+    return row
+
+
+def _insert_for(connection: Connection):  # type: ignore[no-untyped-def]
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def upsert_jobs(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write a batch of coalesced job rows (one per id) in one statement."""
+    if not rows:
+        return
+    table = JobRecord.__table__
+    stmt = _insert_for(connection)(table)
+    new = stmt.excluded
+    newer = new.seq >= table.c.seq
+    updates: dict[str, Any] = {
+        "seq": case((newer, new.seq), else_=table.c.seq),
+        "attempts": case((new.attempts > table.c.attempts, new.attempts), else_=table.c.attempts),
+        "enqueued_at": func.coalesce(table.c.enqueued_at, new.enqueued_at),
+        "updated_at": func.now(),
+    }
+    for column in FIRST_SEEN:
+        updates[column] = func.coalesce(table.c[column], new[column])
+    for column in STICKY:
+        updates[column] = case((newer, func.coalesce(new[column], table.c[column])), else_=table.c[column])
+    for column in REPLACED:
+        updates[column] = case((newer, new[column]), else_=table.c[column])
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.id], set_=updates)
+    connection.execute(stmt, [{column: row.get(column) for column in COLUMNS} for row in rows])
+
+
+def get_job(connection: Connection, job_id: str) -> dict[str, Any] | None:
+    row = connection.execute(select(JobRecord.__table__).where(JobRecord.id == job_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_jobs(
+    connection: Connection,
+    *,
+    queue: str | None = None,
+    states: Iterable[str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    table = JobRecord.__table__
+    query = select(table)
+    if queue is not None:
+        query = query.where(table.c.queue == queue)
+    if states is not None:
+        query = query.where(table.c.state.in_(list(states)))
+    query = query.order_by(table.c.enqueued_at.desc().nulls_last(), table.c.id).limit(limit).offset(offset)
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def count_by_state(connection: Connection, queue: str | None = None) -> dict[str, dict[str, int]]:
+    """{queue: {state: count}} over the store."""
+    table = JobRecord.__table__
+    query = select(table.c.queue, table.c.state, func.count()).group_by(table.c.queue, table.c.state)
+    if queue is not None:
+        query = query.where(table.c.queue == queue)
+    counts: dict[str, dict[str, int]] = {}
+    for queue_name, state, count in connection.execute(query):
+        counts.setdefault(queue_name, dict.fromkeys(STATES, 0))[state] = count
+    return counts
+
+
+def finished_between(connection: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    table = JobRecord.__table__
+    query = select(table).where(table.c.finished_at >= start, table.c.finished_at < end)
+    return [dict(row) for row in connection.execute(query).mappings()]

@@ -1,0 +1,115 @@
+"""The tables: raw ad events, rollups (both read by BI, names fixed by CONTRACT.md) and the job store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base
+
+#: JSON on SQLite, JSONB on PostgreSQL.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+#: Auto-incrementing 64-bit keys that SQLite also accepts.
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Publisher(Base):
+    """A publisher whose ad units produce events."""
+
+    __tablename__ = "publishers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AdEvent(Base):
+    """One raw event row: counts for a (time, publisher, ad unit, country, device)."""
+
+    __tablename__ = "ad_events"
+    __table_args__ = (Index("ix_ad_events_ts_publisher", "ts", "publisher_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    publisher_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    ad_unit_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    country: Mapped[str] = mapped_column(String(2), nullable=False)
+    device: Mapped[str] = mapped_column(String(16), nullable=False)
+    ad_requests: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    impressions: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    revenue: Mapped[Decimal] = mapped_column(Numeric(18, 6), nullable=False, default=0)
+
+
+class AnalyticsRollup(Base):
+    """Totals and ratios per (granularity, bucket start, publisher, ad unit)."""
+
+    __tablename__ = "analytics_rollups"
+
+    granularity: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    publisher_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ad_unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ad_requests: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    impressions: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    clicks: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    revenue: Mapped[Decimal] = mapped_column(Numeric(20, 6), nullable=False)
+    ctr: Mapped[float | None] = mapped_column(Float)
+    fill_rate: Mapped[float | None] = mapped_column(Float)
+    ecpm: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class JobRecord(Base):
+    """The job store: one row per message id, its life from enqueue to a final state."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_queue_state_enqueued", "queue", "state", "enqueued_at"),
+        Index("ix_jobs_state_finished", "state", "finished_at"),
+        Index("ix_jobs_dedupe_key", "queue", "dedupe_key"),
+        Index("ix_jobs_pipeline_id", "pipeline_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: Orders the events of one job: (attempt, phase). An older event never overwrites a newer one.
+    seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=5)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    progress: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any | None] = mapped_column(JSONType)
+    dedupe_key: Mapped[str | None] = mapped_column(String(255))
+    retry_of: Mapped[str | None] = mapped_column(String(36))
+    pipeline_id: Mapped[str | None] = mapped_column(String(36))
+    worker: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

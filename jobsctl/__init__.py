@@ -1,0 +1,1 @@
+"""`jobsctl`: the operator CLI (typer + rich)."""

@@ -1,0 +1,238 @@
+"""`jobsctl demo`: seed events if there are none, aggregate yesterday for every publisher, report.
+
+Embedded default (no REDIS_URL / DATABASE_URL): a SQLite file and Dramatiq's in-process
+broker and worker. With servers configured: Redis (or RabbitMQ), PostgreSQL, and a real
+`dramatiq actors` worker process that the demo starts and stops.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from statistics import mean, quantiles
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select, text
+
+from jobsctl.runtime import embedded_default, load_actors
+from settings import get_settings
+
+#: How long the demo waits for its jobs.
+DEMO_TIMEOUT = 180.0
+
+
+def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None) -> None:
+    settings = get_settings()
+    embedded = embedded_default(settings) or settings.embedded
+    actors = load_actors(embedded=embedded)
+    settings = get_settings()
+    mode = "embedded (SQLite file + in-process broker and worker)" if embedded else "configured servers"
+    console.rule("[bold]ad-analytics jobs: demo")
+    console.print(f"mode: [bold]{mode}[/]")
+    console.print(f"database: {_redact(settings.effective_database_url)}")
+    if not embedded:
+        console.print(f"broker: {_redact(settings.effective_broker_url)}")
+
+    from db.engine import get_engine
+    from db.events import SeedPlan, count_events, seed_events
+    from db.migrate import upgrade
+
+    upgrade()
+    console.print("schema: up to date")
+
+    from jobsctl.main import progress_bar
+
+    today = datetime.now(UTC).date()
+    yesterday = today - timedelta(days=1)
+    with get_engine().connect() as connection:
+        have = count_events(connection)
+    if have == 0:
+        per_day = rows_per_day or (20_000 if embedded else 100_000)
+        plan = SeedPlan(start=today - timedelta(days=days - 1), days=days, rows_per_day=per_day)
+        with progress_bar() as bar:
+            task = bar.add_task("seeding events", total=plan.total_rows)
+            with get_engine().begin() as connection:
+                seed_events(connection, plan, progress=lambda n: bar.advance(task, n))
+    else:
+        console.print(f"events: {have:,} already present, not seeding")
+
+    with get_engine().connect() as connection:
+        publishers = [row[0] for row in connection.execute(text("SELECT id FROM publishers ORDER BY id"))]
+
+    from actors.aggregation import aggregate_analytics
+    from db.store_buffer import get_buffer
+
+    started = time.monotonic()
+    messages = [
+        aggregate_analytics.send(
+            publisher_id=publisher,
+            start_date=yesterday.isoformat(),
+            end_date=yesterday.isoformat(),
+            granularity=g,
+        )
+        for publisher in publishers
+        for g in ("hour", "day")
+    ]
+    get_buffer().flush()
+    ids = [m.message_id for m in messages]
+    console.print(f"sent {len(ids)} aggregation jobs (hour and day) for {len(publishers)} publishers, {yesterday}")
+
+    worker = _start_worker(actors, embedded)
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("processing jobs", total=len(ids))
+            states = _wait_for(ids, lambda done: bar.update(task, completed=done))
+    finally:
+        _stop_worker(worker)
+    wall = time.monotonic() - started
+    _print_summary(console, yesterday, ids, states, wall)
+    failed = [job_id for job_id, state in states.items() if state != "completed"]
+    if failed:
+        console.print(f"[red]{len(failed)} job(s) did not complete[/]")
+        raise SystemExit(1)
+
+
+def _start_worker(actors: Any, embedded: bool) -> Any:
+    if embedded:
+        from dramatiq import Worker
+
+        worker = Worker(actors.broker, worker_threads=4)
+        worker.start()
+        return worker
+    env = dict(os.environ)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dramatiq", "actors", "--processes", "1", "--threads", "4"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _stop_worker(worker: Any) -> None:
+    if isinstance(worker, subprocess.Popen):
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    else:
+        worker.stop()
+    from db.store_buffer import get_buffer
+
+    get_buffer().flush()
+
+
+def _wait_for(ids: list[str], report: Any) -> dict[str, str]:
+    from db.engine import get_engine
+    from db.models import JobRecord
+
+    deadline = time.monotonic() + DEMO_TIMEOUT
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        with get_engine().connect() as connection:
+            rows = connection.execute(select(JobRecord.id, JobRecord.state).where(JobRecord.id.in_(ids)))
+            states = {job_id: state for job_id, state in rows}
+        done = sum(1 for state in states.values() if state in ("completed", "dead", "cancelled"))
+        report(done)
+        if done == len(ids):
+            break
+        time.sleep(0.2)
+    return states
+
+
+def _print_summary(console: Console, day: Any, ids: list[str], states: dict[str, str], wall: float) -> None:
+    from db.engine import get_engine
+    from db.models import AnalyticsRollup, JobRecord
+
+    with get_engine().connect() as connection:
+        r = AnalyticsRollup
+        day_start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+        rows = connection.execute(
+            select(r.publisher_id, r.ad_requests, r.impressions, r.clicks, r.revenue, r.ad_unit_id)
+            .where(r.granularity == "day", r.bucket_start == day_start)
+            .order_by(r.publisher_id)
+        ).all()
+        hourly = connection.execute(
+            select(r.publisher_id).where(
+                r.granularity == "hour",
+                r.bucket_start >= day_start,
+                r.bucket_start < day_start + timedelta(days=1),
+            )
+        ).all()
+        durations = [
+            d
+            for (d,) in connection.execute(select(JobRecord.duration_ms).where(JobRecord.id.in_(ids)))
+            if d is not None
+        ]
+        attempts = [a for (a,) in connection.execute(select(JobRecord.attempts).where(JobRecord.id.in_(ids)))]
+
+    per_publisher: dict[str, list[float]] = {}
+    units: dict[str, int] = {}
+    for publisher, requests, impressions, clicks, revenue, _unit in rows:
+        totals = per_publisher.setdefault(publisher, [0, 0, 0, 0.0])
+        totals[0] += requests
+        totals[1] += impressions
+        totals[2] += clicks
+        totals[3] += float(revenue)
+        units[publisher] = units.get(publisher, 0) + 1
+    hourly_rows: dict[str, int] = {}
+    for (publisher,) in hourly:
+        hourly_rows[publisher] = hourly_rows.get(publisher, 0) + 1
+
+    table = Table(title=f"Daily rollups for {day} (from analytics_rollups)")
+    for column in (
+        "publisher",
+        "ad units",
+        "hour rows",
+        "requests",
+        "impressions",
+        "clicks",
+        "revenue",
+        "CTR",
+        "fill rate",
+        "eCPM",
+    ):
+        table.add_column(column, justify="left" if column == "publisher" else "right")
+    for publisher, (requests, impressions, clicks, revenue) in per_publisher.items():
+        table.add_row(
+            publisher,
+            str(units[publisher]),
+            str(hourly_rows.get(publisher, 0)),
+            f"{int(requests):,}",
+            f"{int(impressions):,}",
+            f"{int(clicks):,}",
+            f"{revenue:,.2f}",
+            f"{clicks / impressions:.2%}" if impressions else "-",
+            f"{impressions / requests:.1%}" if requests else "-",
+            f"{revenue * 1000 / impressions:.3f}" if impressions else "-",
+        )
+    console.print(table)
+
+    counts: dict[str, int] = {}
+    for state in states.values():
+        counts[state] = counts.get(state, 0) + 1
+    jobs = Table(title="Jobs (from the job store)")
+    jobs.add_column("figure")
+    jobs.add_column("value", justify="right")
+    for state, count in sorted(counts.items()):
+        jobs.add_row(f"state {state}", str(count))
+    jobs.add_row("attempts per job (max)", str(max(attempts) if attempts else 0))
+    if durations:
+        p95 = quantiles(durations, n=20)[-1] if len(durations) >= 2 else durations[0]
+        jobs.add_row("job duration mean", f"{mean(durations):.1f} ms")
+        jobs.add_row("job duration p95", f"{p95:.1f} ms")
+    jobs.add_row("wall time, send to last job done", f"{wall:.2f} s")
+    console.print(jobs)
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -1,0 +1,146 @@
+"""The `jobsctl` command: every subcommand of CONTRACT.md; `--json` prints the API's objects."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from settings import SettingsError
+
+app = typer.Typer(help="Operate the ad-analytics job system.", no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the API's data objects).")]
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, default=str, indent=2))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (alembic upgrade head)."""
+    from db.migrate import upgrade
+    from settings import get_settings
+
+    upgrade()
+    console.print(f"[green]schema up to date[/] on {_redact(get_settings().effective_database_url)}")
+
+
+@app.command()
+def seed(
+    days: Annotated[int, typer.Option(help="Days of events, ending today.")] = 7,
+    rows_per_day: Annotated[int, typer.Option(help="Events per day.")] = 50_000,
+    publishers: Annotated[int, typer.Option(help="Number of publishers.")] = 20,
+    start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD); default: today - days + 1.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Insert realistic synthetic raw ad events."""
+    from db.engine import get_engine
+    from db.events import SeedPlan, seed_events
+
+    first = date.fromisoformat(start) if start else datetime.now(UTC).date() - timedelta(days=days - 1)
+    plan = SeedPlan(start=first, days=days, rows_per_day=rows_per_day, publishers=publishers)
+    started = datetime.now(UTC)
+    with progress_bar() as bar:
+        task = bar.add_task("seeding events", total=plan.total_rows)
+        with get_engine().begin() as connection:
+            inserted = seed_events(connection, plan, progress=lambda n: bar.advance(task, n))
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    result = {"rows": inserted, "days": days, "publishers": publishers, "seconds": round(seconds, 2)}
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(f"seeded [bold]{inserted:,}[/] events over {days} days in {seconds:.1f} s")
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(help="Days of events to seed when there are none.")] = 3,
+    rows_per_day: Annotated[int | None, typer.Option(help="Events per day when seeding.")] = None,
+) -> None:
+    """Run the main job end to end and print what it did."""
+    from jobsctl.demo import run_demo
+
+    run_demo(console, days=days, rows_per_day=rows_per_day)
+
+
+@app.command()
+def send(
+    actor: Annotated[str, typer.Argument(help="Actor name, e.g. aggregate_analytics.")],
+    data: Annotated[str, typer.Option("--data", help="Payload as JSON.")] = "{}",
+    priority: Annotated[str | None, typer.Option(help="1-10 or CRITICAL/HIGH/NORMAL/LOW/BACKGROUND.")] = None,
+    delay: Annotated[int | None, typer.Option(help="Delay in milliseconds.")] = None,
+    job_id: Annotated[str | None, typer.Option("--job-id", help="Dedupe key.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a job; prints its id."""
+    from jobsctl.runtime import load_actors
+
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError as error:
+        _fail(f"--data is not JSON: {error}")
+    if not isinstance(payload, dict):
+        _fail("--data must be a JSON object")
+    actors = load_actors(embedded=False)
+    target = actors.broker.actors.get(actor)
+    if target is None:
+        _fail(f"unknown actor {actor!r}; known: {', '.join(sorted(actors.broker.actors))}")
+    options: dict[str, Any] = {}
+    if priority is not None:
+        options["priority"] = priority
+    if job_id is not None:
+        options["job_id"] = job_id
+    from actors._base import InvalidPayload
+
+    try:
+        message = target.send_with_options(kwargs=payload, delay=delay, **options)
+    except InvalidPayload as error:
+        _fail(str(error))
+    from db.store_buffer import get_buffer
+
+    get_buffer().flush()
+    result = {"jobId": message.message_id, "queueName": target.queue_name, "jobName": actor}
+    if as_json:
+        emit_json(result)
+    else:
+        print(message.message_id)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as error:
+        err.print(f"[red]error:[/] {error}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,174 @@
+"""Records every message's life in the job store.
+
+Hooks: `after_enqueue` (waiting or delayed, on the producer's side), `before_process_message`
+(active), `after_process_message` (completed, failed with a retry pending, or dead),
+`after_skip_message` and `after_nack` (dead letters that never ran, such as a message for an
+unknown actor). Events go to the process's `StoreBuffer`, never to the database on the
+worker's hot path. This middleware must sit before Retries in the list: `after_*` hooks run
+in reverse order, so it sees whether Retries re-enqueued the message or failed it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+from dramatiq import Middleware
+from dramatiq.broker import Broker, MessageProxy
+from dramatiq.message import Message
+
+from db import jobstore
+from db.store_buffer import StoreBuffer, get_buffer
+
+#: Longest error text kept per job.
+MAX_ERROR = 2000
+#: Longest traceback kept per job.
+MAX_TRACEBACK = 20_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _from_millis(value: int | float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
+
+
+def job_error(exception: BaseException) -> str:
+    return f"{type(exception).__name__}: {exception}"[:MAX_ERROR]
+
+
+class JobStore(Middleware):
+    """Writes waiting / delayed / active / completed / failed / dead events to the store buffer."""
+
+    def __init__(self, buffer: StoreBuffer | None = None) -> None:
+        self._buffer = buffer
+        self._started: dict[str, tuple[float, int]] = {}
+        self._worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def buffer(self) -> StoreBuffer:
+        return self._buffer or get_buffer()
+
+    def after_process_boot(self, broker: Broker) -> None:
+        self._worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def after_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
+        self.buffer.flush()
+
+    # Producer side ----------------------------------------------------------------------
+
+    def after_enqueue(self, broker: Broker, message: Message, delay: int | None) -> None:
+        state = "delayed" if delay else "waiting"
+        attempt = message.options.get("retries", 0)
+        event = self._base(broker, message, state, attempt)
+        event["enqueued_at"] = _from_millis(message.message_timestamp)
+        event["run_at"] = _from_millis(message.options.get("eta"))
+        self.buffer.record(event)
+
+    # Worker side ------------------------------------------------------------------------
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        attempt = message.options.get("retries", 0)
+        self._started[message.message_id] = (time.monotonic(), attempt)
+        event = self._base(broker, message, "active", attempt)
+        event["started_at"] = _now()
+        event["worker"] = self._worker
+        self.buffer.record(event)
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        started, attempt = self._started.pop(message.message_id, (None, message.options.get("retries", 0)))
+        if exception is None:
+            state = "completed"
+        elif message.failed:
+            state = "dead"
+        else:
+            state = "failed"
+        event = self._base(broker, message, state, attempt)
+        event["finished_at"] = _now()
+        event["duration_ms"] = None if started is None else (time.monotonic() - started) * 1000
+        event["worker"] = self._worker
+        if exception is None:
+            event["progress"] = 100
+            event["result"] = _summary(result)
+        else:
+            event["error"] = job_error(exception)
+            event["traceback"] = _format(exception)
+        message._job_store_final = True  # after_nack need not record it again
+        self.buffer.record(event)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        self._started.pop(message.message_id, None)
+
+    def after_nack(self, broker: Broker, message: MessageProxy) -> None:
+        # Dead letters that never reached after_process_message: a message for an unknown
+        # actor, or one a middleware refused before it ran.
+        if getattr(message, "_job_store_final", False):
+            return
+        exception = getattr(message, "_exception", None)
+        event = self._base(broker, message, "dead", message.options.get("retries", 0))
+        event["finished_at"] = _now()
+        event["error"] = job_error(exception) if exception else "rejected before it ran"
+        if exception is not None:
+            event["traceback"] = _format(exception)
+        self.buffer.record(event)
+
+    # Helpers ----------------------------------------------------------------------------
+
+    def _base(self, broker: Broker, message: Message, state: str, attempt: int) -> dict[str, Any]:
+        options = message.options
+        return {
+            "id": message.message_id,
+            "queue": _canonical_queue(message.queue_name),
+            "actor": message.actor_name,
+            "state": state,
+            "seq": jobstore.seq_for(state, attempt),
+            "priority": options.get("priority", 5),
+            "payload": message.kwargs if not message.args else {"args": list(message.args), **message.kwargs},
+            "attempts": attempt + (1 if state in ("active", "completed", "failed", "dead") else 0),
+            "max_attempts": _max_attempts(broker, message),
+            "progress": 0,
+            "dedupe_key": options.get("dedupe_key"),
+            "retry_of": options.get("retry_of"),
+            "pipeline_id": options.get("pipeline_id"),
+        }
+
+
+def _canonical_queue(queue_name: str) -> str:
+    for suffix in (".DQ", ".XQ"):
+        if queue_name.endswith(suffix):
+            return queue_name[: -len(suffix)]
+    return queue_name
+
+
+def _max_attempts(broker: Broker, message: Message) -> int:
+    max_retries = message.options.get("max_retries")
+    if max_retries is None:
+        actor = broker.actors.get(message.actor_name)
+        max_retries = actor.options.get("max_retries", 0) if actor else 0
+    return int(max_retries) + 1
+
+
+def _summary(result: Any) -> Any:
+    if result is None or isinstance(result, (bool, int, float, str)):
+        return result
+    if isinstance(result, dict | list):
+        return result
+    return repr(result)[:MAX_ERROR]
+
+
+def _format(exception: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(exception))[-MAX_TRACEBACK:]

@@ -1,0 +1,1 @@
+"""Pipelines: compositions of jobs (groups, pipelines, completion callbacks), no business logic."""

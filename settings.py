@@ -1,0 +1,203 @@
+"""The project's settings: one object, read from the environment and `.env`, in this module only.
+
+Every name in CONTRACT.md is a field here. Per-queue figures (concurrency, rate limit,
+attempts, backoff) are nested settings, overridable one by one, for example
+`QUEUES__DATA_EXPORT__RATE_LIMIT=40` or `QUEUES__CLEANUP__CONCURRENCY=1`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: The queue names of CONTRACT.md, in the order operators see them.
+QUEUE_NAMES = (
+    "analytics-aggregation",
+    "data-export",
+    "report-generation",
+    "metrics-calculation",
+    "cache-warming",
+    "cleanup",
+)
+
+
+class SettingsError(RuntimeError):
+    """Raised when a setting is missing or malformed; the message names the variable."""
+
+
+class QueueSettings(BaseModel):
+    """The figures of one queue. `None` attempts or backoff fall back to the global defaults."""
+
+    concurrency: int = Field(default=0, ge=0)  # 0: no cluster-wide limit
+    rate_limit: int = Field(default=0, ge=0)  # jobs started per window, 0: no limit
+    rate_window: int = Field(default=60, ge=1)  # seconds
+    max_attempts: int | None = Field(default=None, ge=1)
+    backoff_delay: int | None = Field(default=None, ge=0)  # ms
+    time_limit: int = Field(default=600_000, ge=1000)  # ms per attempt
+
+
+class QueuesSettings(BaseModel):
+    """Per-queue figures, CONTRACT.md's queues table."""
+
+    analytics_aggregation: QueueSettings = QueueSettings(concurrency=3, rate_limit=10, time_limit=3_600_000)
+    data_export: QueueSettings = QueueSettings(concurrency=2, rate_limit=20, time_limit=3_600_000)
+    report_generation: QueueSettings = QueueSettings(concurrency=2)
+    metrics_calculation: QueueSettings = QueueSettings(concurrency=5)
+    cache_warming: QueueSettings = QueueSettings(concurrency=3)
+    cleanup: QueueSettings = QueueSettings(concurrency=1, max_attempts=1, time_limit=3_600_000)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the defaults a developer's laptop needs."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    redis_url: str | None = None
+    database_url: str | None = None
+    broker_url: str | None = None
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = "development"
+    schedule_tz: str = "UTC"
+    export_dir: Path = Path("var/exports")
+    report_dir: Path = Path("var/reports")
+    api_admin_tokens: Annotated[list[SecretStr], NoDecode] = []
+    api_read_tokens: Annotated[list[SecretStr], NoDecode] = []
+    queue_max_attempts: int = Field(default=3, ge=1)
+    queue_backoff_delay: int = Field(default=2000, ge=0)
+    alert_webhook_url: str | None = None
+    smtp_url: str | None = None
+    smtp_from: str = "reports@adjobs.local"
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    #: Where the embedded default keeps its SQLite file.
+    embedded_database_path: Path = Path("var/adjobs.sqlite3")
+    #: Set by `jobsctl demo` (and tests that ask for it): an in-process broker and worker.
+    embedded: bool = False
+    queues: QueuesSettings = QueuesSettings()
+
+    @field_validator("api_admin_tokens", "api_read_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not value.startswith(("postgresql+psycopg://", "sqlite://")):
+            raise ValueError("must start with postgresql+psycopg://, postgresql://, postgres:// or sqlite:///")
+        return value
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://", "amqp://", "amqps://")):
+            raise ValueError("must be a redis://, rediss://, unix:// or amqp:// URL")
+        return value
+
+    @field_validator("schedule_tz")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    # Derived values --------------------------------------------------------------------
+
+    @property
+    def effective_redis_url(self) -> str:
+        """Redis for rate limits, locks and caches; the local default when unset."""
+        return self.redis_url or "redis://127.0.0.1:6379/0"
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.effective_redis_url
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.embedded_database_path}"
+
+    def queue(self, name: str) -> ResolvedQueue:
+        """The figures of queue `name` with the global defaults filled in.
+
+        A queue outside CONTRACT.md's table (an extension's, a test's) gets the defaults.
+        """
+        raw: QueueSettings = getattr(self.queues, name.replace("-", "_"), None) or QueueSettings()
+        return ResolvedQueue(
+            name=name,
+            concurrency=raw.concurrency,
+            rate_limit=raw.rate_limit,
+            rate_window=raw.rate_window,
+            max_attempts=raw.max_attempts or self.queue_max_attempts,
+            backoff_delay=self.queue_backoff_delay if raw.backoff_delay is None else raw.backoff_delay,
+            time_limit=raw.time_limit,
+        )
+
+
+class ResolvedQueue(BaseModel):
+    """A queue's figures after defaults are applied."""
+
+    name: str
+    concurrency: int
+    rate_limit: int
+    rate_window: int
+    max_attempts: int
+    backoff_delay: int
+    time_limit: int
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    variable = "__".join(str(part) for part in first["loc"]).upper() or "settings"
+    return f"setting {variable}: {first['msg']}"
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, read once. Raises SettingsError naming the bad variable."""
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and `.env`) afresh, with `overrides` taking precedence."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make `settings` the process's settings (`jobsctl demo`, tests); None forgets them."""
+    global _current
+    _current = settings

@@ -1,0 +1,1 @@
+"""Test helpers: real servers, polling the job store, worker processes."""

@@ -1,0 +1,67 @@
+"""Worker and producer processes for tests that need real separate processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def dramatiq_command(*modules: str, processes: int = 2, threads: int = 4, extra: tuple[str, ...] = ()) -> list[str]:
+    return [
+        str(BIN / "dramatiq"),
+        *(modules or ("actors",)),
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        *extra,
+    ]
+
+
+@contextmanager
+def worker_process(
+    *modules: str,
+    processes: int = 2,
+    threads: int = 4,
+    env: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (),
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`dramatiq actors` in its own process group, stopped with SIGTERM (then SIGKILL)."""
+    process = subprocess.Popen(
+        dramatiq_command(*modules, processes=processes, threads=threads, extra=extra),
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter, as a separate service would."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,42 @@
+"""Actors for tests of the machinery (retries, the store, workers) on queue `test-jobs`."""
+
+from __future__ import annotations
+
+import os
+
+import redis
+
+from actors._base import JobPayload, PermanentJobError, job_actor
+
+
+class EchoRequest(JobPayload):
+    value: int
+    label: str = "x"
+
+
+class FlakyRequest(JobPayload):
+    key: str
+    fail_times: int = 0
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(os.environ["REDIS_URL"])
+
+
+@job_actor(queue="test-jobs", payload=EchoRequest)
+def echo(request: EchoRequest) -> dict[str, object]:
+    return {"value": request.value, "label": request.label}
+
+
+@job_actor(queue="test-jobs", payload=FlakyRequest)
+def flaky(request: FlakyRequest) -> int:
+    """Fails its first `fail_times` attempts, counting attempts in Redis under `key`."""
+    attempt = int(_redis().incr(f"flaky:{request.key}"))
+    if attempt <= request.fail_times:
+        raise RuntimeError(f"flaky failure {attempt} of {request.fail_times}")
+    return attempt
+
+
+@job_actor(queue="test-jobs", payload=FlakyRequest)
+def refuses(request: FlakyRequest) -> None:
+    raise PermanentJobError(f"refuses: {request.key} can never succeed")

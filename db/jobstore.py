@@ -50,6 +50,7 @@ COLUMNS = (
     "retry_of",
     "pipeline_id",
     "worker",
+    "broker_ref",
 )
 #: Set by the first event that names them and never changed afterwards.
 FIRST_SEEN = (
@@ -63,7 +64,7 @@ FIRST_SEEN = (
     "pipeline_id",
 )
 #: Taken from a newer event when it carries a value, kept otherwise.
-STICKY = ("run_at", "started_at", "error", "traceback", "result", "worker")
+STICKY = ("run_at", "started_at", "error", "traceback", "result", "worker", "broker_ref")
 #: Taken from a newer event as they are (None clears: a new attempt has not finished).
 REPLACED = ("state", "finished_at", "duration_ms", "progress")
 

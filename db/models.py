@@ -110,6 +110,8 @@ class JobRecord(Base):
     retry_of: Mapped[str | None] = mapped_column(String(36))
     pipeline_id: Mapped[str | None] = mapped_column(String(36))
     worker: Mapped[str | None] = mapped_column(String(128))
+    #: The broker's own id of the enqueued copy (Redis `redis_message_id`), to find it in the queue.
+    broker_ref: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -68,6 +68,7 @@ class JobStore(Middleware):
         event = self._base(broker, message, state, attempt)
         event["enqueued_at"] = _from_millis(message.message_timestamp)
         event["run_at"] = _from_millis(message.options.get("eta"))
+        event["broker_ref"] = message.options.get("redis_message_id")
         self.buffer.record(event)
 
     # Worker side ------------------------------------------------------------------------

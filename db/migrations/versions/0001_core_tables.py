@@ -92,6 +92,7 @@ def upgrade() -> None:
         sa.Column("retry_of", sa.String(length=36), nullable=True),
         sa.Column("pipeline_id", sa.String(length=36), nullable=True),
         sa.Column("worker", sa.String(length=128), nullable=True),
+        sa.Column("broker_ref", sa.String(length=64), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
     )

@@ -109,6 +109,14 @@ class JobStore(Middleware):
         message._job_store_final = True  # after_nack need not record it again
         self.buffer.record(event)
 
+    def record_progress(self, broker: Broker, message: Message, percent: float) -> None:
+        started = self._started.get(message.message_id)
+        attempt = started[1] if started else message.options.get("retries", 0)
+        event = self._base(broker, message, "active", attempt)
+        event["progress"] = max(0, min(100, int(percent)))
+        event["worker"] = self._worker
+        self.buffer.record(event)
+
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         self._started.pop(message.message_id, None)
 

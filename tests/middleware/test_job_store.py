@@ -79,3 +79,22 @@ def test_camel_case_names_from_the_api_are_accepted(broker, worker):
     message = flaky.send_with_options(kwargs={"key": "camel", "failTimes": 0})
     assert message.kwargs == {"key": "camel", "fail_times": 0}
     assert store.wait_for_state(message.message_id, "completed")["attempts"] == 1
+
+
+def test_progress_reported_by_a_running_job_is_visible_in_the_store_before_it_ends(broker, worker):
+    import time
+
+    from tests.support.sample_actors import slow_steps
+
+    message = slow_steps.send(key="p", steps=4, step_seconds=0.4)
+    seen: set[int] = set()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        row = store.job(message.message_id)
+        if row is not None and row["state"] == "active":
+            seen.add(row["progress"])
+        if row is not None and row["state"] == "completed":
+            break
+        time.sleep(0.1)
+    assert seen & {25, 50, 75}, f"progress seen while active: {seen}"
+    assert store.wait_for_state(message.message_id, "completed")["progress"] == 100

@@ -40,3 +40,22 @@ def flaky(request: FlakyRequest) -> int:
 @job_actor(queue="test-jobs", payload=FlakyRequest)
 def refuses(request: FlakyRequest) -> None:
     raise PermanentJobError(f"refuses: {request.key} can never succeed")
+
+
+class SlowRequest(JobPayload):
+    key: str
+    steps: int = 4
+    step_seconds: float = 0.3
+
+
+@job_actor(queue="test-jobs", payload=SlowRequest)
+def slow_steps(request: SlowRequest) -> int:
+    """Reports progress after each step, so tests can watch it move while the job runs."""
+    import time
+
+    from actors._progress import report_progress
+
+    for step in range(1, request.steps + 1):
+        time.sleep(request.step_seconds)
+        report_progress(100 * step / request.steps)
+    return request.steps

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = None
     sentry_environment: str = "development"
     schedule_tz: str = "UTC"
+    #: Schedules that run the ticks they missed during a beat outage (the others record them as missed).
+    schedule_catch_up: Annotated[list[str], NoDecode] = ["daily-aggregation", "daily-cleanup", "weekly-reports"]
+    #: At most this many missed ticks per schedule are caught up; older ones are recorded as missed.
+    schedule_catch_up_limit: int = Field(default=7, ge=0)
+    #: A tick this many seconds late still runs, for every schedule.
+    schedule_grace_seconds: int = Field(default=90, ge=1)
     export_dir: Path = Path("var/exports")
     report_dir: Path = Path("var/reports")
     api_admin_tokens: Annotated[list[SecretStr], NoDecode] = []
@@ -89,7 +95,7 @@ class Settings(BaseSettings):
     embedded: bool = False
     queues: QueuesSettings = QueuesSettings()
 
-    @field_validator("api_admin_tokens", "api_read_tokens", mode="before")
+    @field_validator("api_admin_tokens", "api_read_tokens", "schedule_catch_up", mode="before")
     @classmethod
     def _tokens(cls, value: object) -> object:
         return _split_csv(value)

@@ -35,4 +35,8 @@ if running_as_service() and not _settings.embedded:
 
 from actors import aggregation  # noqa: E402
 
-__all__ = ["aggregation", "broker"]
+# isort: split
+# Last: the schedules table sends the actors above.
+from actors import scheduler  # noqa: E402
+
+__all__ = ["aggregation", "broker", "scheduler"]

@@ -166,16 +166,19 @@ def job_actor(
             return fn(request)  # type: ignore[arg-type]
 
         throws = (PermanentJobError, *options.pop("throws", ()))
+        settings = {
+            "max_retries": figures.max_attempts - 1,
+            "min_backoff": max(figures.backoff_delay, 1),
+            "time_limit": figures.time_limit,
+            **options,
+        }
         actor = dramatiq.actor(
             run,
             actor_class=JobActor,
             actor_name=name,
             queue_name=queue,
-            max_retries=figures.max_attempts - 1,
-            min_backoff=max(figures.backoff_delay, 1),
-            time_limit=figures.time_limit,
             throws=throws,
-            **options,
+            **settings,
         )
         actor.payload_model = payload
         return actor

@@ -24,6 +24,7 @@ from dramatiq.middleware import (
 )
 from dramatiq.results import ResultBackend
 from dramatiq.results.backends import RedisBackend, StubBackend
+from periodiq import PeriodiqMiddleware
 
 from middleware.job_store import JobStore
 from middleware.resources import ProcessResources
@@ -59,6 +60,8 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         Callbacks(),
         Pipelines(),
         JobResults(backend=build_result_backend(settings)),
+        # Scheduling: periodiq's `periodic` actor option (the dispatcher handles late ticks itself).
+        PeriodiqMiddleware(skip_delay=30),
     ]
 
 

@@ -1,0 +1,1 @@
+"""Cron schedules: tick times in SCHEDULE_TZ, exactly-once claims in Redis, the dispatcher."""

@@ -34,9 +34,10 @@ if running_as_service() and not _settings.embedded:
         raise SystemExit(3) from None
 
 from actors import aggregation  # noqa: E402
+from actors import pipeline_steps  # noqa: E402
 
 # isort: split
 # Last: the schedules table sends the actors above.
 from actors import scheduler  # noqa: E402
 
-__all__ = ["aggregation", "broker", "scheduler"]
+__all__ = ["aggregation", "broker", "pipeline_steps", "scheduler"]

@@ -16,12 +16,16 @@ from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
     CurrentMessage,
+    GroupCallbacks,
     Middleware,
     Pipelines,
     Retries,
     ShutdownNotifications,
     TimeLimit,
 )
+from dramatiq.rate_limits import RateLimiterBackend
+from dramatiq.rate_limits.backends import RedisBackend as RedisRateLimiterBackend
+from dramatiq.rate_limits.backends import StubBackend as StubRateLimiterBackend
 from dramatiq.results import ResultBackend
 from dramatiq.results.backends import RedisBackend, StubBackend
 from periodiq import PeriodiqMiddleware
@@ -43,6 +47,13 @@ def build_result_backend(settings: Settings) -> ResultBackend:
     return RedisBackend(url=settings.effective_redis_url, namespace="adjobs-results")
 
 
+def build_rate_limiter_backend(settings: Settings) -> RateLimiterBackend:
+    """The barriers of group completion callbacks (pipeline stages) live here."""
+    if settings.embedded:
+        return StubRateLimiterBackend()
+    return RedisRateLimiterBackend(url=settings.effective_redis_url)
+
+
 def build_middleware(settings: Settings) -> list[Middleware]:
     """The stack, in order. `before_*` hooks run top to bottom, `after_*` bottom to top."""
     return [
@@ -59,6 +70,8 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         Retries(max_retries=settings.queue_max_attempts - 1, min_backoff=max(settings.queue_backoff_delay, 1)),
         Callbacks(),
         Pipelines(),
+        # A pipeline stage's completion callback fires when every job of the stage has succeeded.
+        GroupCallbacks(build_rate_limiter_backend(settings)),
         JobResults(backend=build_result_backend(settings)),
         # Scheduling: periodiq's `periodic` actor option (the dispatcher handles late ticks itself).
         PeriodiqMiddleware(skip_delay=30),

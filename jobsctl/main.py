@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from settings import SettingsError
 
 app = typer.Typer(help="Operate the ad-analytics job system.", no_args_is_help=True, add_completion=False)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the API's data objects).")]

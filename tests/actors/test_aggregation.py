@@ -6,12 +6,12 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
 
 from actors.aggregation import aggregate_analytics
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
 from tests.support import store
+from tests.support.analytics import event_frame, expected_rollups, stored_rollups
 
 START, END = date(2026, 10, 27), date(2026, 11, 3)  # crosses a month boundary and three ISO weeks
 
@@ -20,47 +20,7 @@ START, END = date(2026, 10, 27), date(2026, 11, 3)  # crosses a month boundary a
 def events() -> pd.DataFrame:
     with get_engine().begin() as connection:
         seed_events(connection, SeedPlan(start=START, days=(END - START).days + 1, rows_per_day=4000, publishers=6))
-    with get_engine().connect() as connection:
-        frame = pd.read_sql(text("SELECT * FROM ad_events"), connection)
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    frame["revenue"] = frame["revenue"].astype(float)
-    return frame
-
-
-def expected_rollups(frame: pd.DataFrame, granularity: str) -> pd.DataFrame:
-    ts = frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None)
-    buckets = {
-        "hour": ts.dt.floor("h"),
-        "day": ts.dt.floor("D"),
-        "week": (ts.dt.floor("D") - pd.to_timedelta(ts.dt.day_of_week, unit="D")),
-        "month": ts.dt.to_period("M").dt.start_time,
-    }[granularity]
-    grouped = (
-        frame.assign(bucket_start=buckets)
-        .groupby(["bucket_start", "publisher_id", "ad_unit_id"], as_index=False)[
-            ["ad_requests", "impressions", "clicks", "revenue"]
-        ]
-        .sum()
-    )
-    grouped["ctr"] = grouped["clicks"] / grouped["impressions"]
-    grouped["fill_rate"] = grouped["impressions"] / grouped["ad_requests"]
-    grouped["ecpm"] = grouped["revenue"] * 1000 / grouped["impressions"]
-    return grouped.sort_values(["bucket_start", "publisher_id", "ad_unit_id"]).reset_index(drop=True)
-
-
-def stored_rollups(granularity: str) -> pd.DataFrame:
-    with get_engine().connect() as connection:
-        frame = pd.read_sql(
-            text(
-                "SELECT bucket_start, publisher_id, ad_unit_id, ad_requests, impressions, clicks, revenue,"
-                " ctr, fill_rate, ecpm FROM analytics_rollups WHERE granularity = :g"
-            ),
-            connection,
-            params={"g": granularity},
-        )
-    frame["bucket_start"] = pd.to_datetime(frame["bucket_start"], utc=True).dt.tz_localize(None)
-    frame["revenue"] = frame["revenue"].astype(float)
-    return frame.sort_values(["bucket_start", "publisher_id", "ad_unit_id"]).reset_index(drop=True)
+    return event_frame()
 
 
 @pytest.mark.parametrize("granularity", ["hour", "day", "week", "month"])

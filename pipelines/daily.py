@@ -1,0 +1,156 @@
+"""The daily pipeline: aggregation per publisher → metrics → cache warming.
+
+Built on Dramatiq's `group` and group completion callbacks: each stage is a group whose
+completion callback (`advance_pipeline`) enqueues the next stage once every job of the
+stage has succeeded. When a job of a stage dies, the barrier never opens, so later stages
+never run; the run reads as failed from its jobs' states (`db.pipelines`). Every job carries
+`pipeline_id`, so the job store, Sentry and the API can tie it to its run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import dramatiq
+from dramatiq import group, pipeline
+
+from db import pipelines as store
+from db.engine import get_engine
+
+PIPELINE = "daily"
+METRIC_TYPES = ("performance", "revenue", "quality")
+GRANULARITIES = ("hour", "day", "week", "month")
+
+
+@dataclass
+class PipelineRunStarted:
+    id: str
+    job_ids: list[str] = field(default_factory=list)
+
+
+def _aggregation(run_id: str, params: dict[str, Any]) -> list[dramatiq.Message | pipeline]:  # type: ignore[type-arg]
+    """One Dramatiq pipeline per publisher: the day's hour, day, week and month rollups, in order."""
+    from actors.aggregation import aggregate_analytics
+
+    return [
+        pipeline(
+            aggregate_analytics.message_with_options(
+                kwargs={
+                    "publisher_id": publisher,
+                    "start_date": params["day"],
+                    "end_date": params["day"],
+                    "granularity": granularity,
+                },
+                pipeline_id=run_id,
+                pipe_ignore=True,
+            )
+            for granularity in GRANULARITIES
+        )
+        for publisher in params["publishers"]
+    ]
+
+
+def _metrics(run_id: str, params: dict[str, Any]) -> list[dramatiq.Message]:  # type: ignore[type-arg]
+    from actors.metrics import calculate_metrics
+
+    return [
+        calculate_metrics.message_with_options(
+            kwargs={"metric_type": metric_type, "period": params["day"]}, pipeline_id=run_id
+        )
+        for metric_type in METRIC_TYPES
+    ]
+
+
+def _cache_warming(run_id: str, params: dict[str, Any]) -> list[dramatiq.Message]:  # type: ignore[type-arg]
+    from actors.cache_warming import warm_cache
+
+    return [warm_cache.message_with_options(kwargs={}, pipeline_id=run_id)]
+
+
+Child = dramatiq.Message | pipeline  # type: ignore[type-arg]
+
+#: The stages in order: (name, builder of the stage's group children).
+STAGES: tuple[tuple[str, Callable[[str, dict[str, Any]], list[Child]]], ...] = (
+    ("aggregation", _aggregation),
+    ("metrics", _metrics),
+    ("cache-warming", _cache_warming),
+)
+
+
+def start_daily_pipeline(day: date, publishers: list[str] | None = None) -> PipelineRunStarted:
+    """Record a new run for `day` and enqueue its first stage.
+
+    Every job of the pipeline is idempotent, so running it again for the same day is safe: a
+    new run recomputes the same rollups, metrics and cache entries.
+    """
+    if publishers is None:
+        from db.reports import publisher_ids
+
+        with get_engine().connect() as connection:
+            publishers = publisher_ids(connection)
+    run_id = str(uuid.uuid4())
+    params = {"day": day.isoformat(), "publishers": publishers}
+    with get_engine().begin() as connection:
+        store.create_run(connection, run_id, PIPELINE, params, [name for name, _ in STAGES])
+    return PipelineRunStarted(id=run_id, job_ids=enqueue_stage(run_id, 0, params))
+
+
+def retry_run(run_id: str) -> list[str]:
+    """Run a failed run's failed stage again (new jobs); the stages after it follow as usual."""
+    with get_engine().connect() as connection:
+        run = store.get_run(connection, run_id)
+    if run is None:
+        raise LookupError(f"pipeline run {run_id!r} not found")
+    for position, stage in enumerate(run["stages"]):
+        if stage["state"] in ("failed", "cancelled"):
+            # A stage whose jobs failed runs again; one whose callback died was never enqueued.
+            return enqueue_stage(run_id, position, run["params"], again=bool(stage["jobs"]))
+    raise ValueError(f"pipeline run {run_id!r} is {run['state']}, not failed")
+
+
+def _message_ids(children: list[Child]) -> list[str]:
+    ids: list[str] = []
+    for child in children:
+        if isinstance(child, pipeline):
+            ids.extend(message.message_id for message in child.messages)
+        else:
+            ids.append(child.message_id)
+    return ids
+
+
+def enqueue_stage(
+    run_id: str, position: int, params: dict[str, Any] | None = None, *, again: bool = False
+) -> list[str]:
+    """Enqueue stage `position` of a run as a group, with the next stage as its completion callback.
+
+    A redelivered callback finds the stage recorded and enqueues nothing twice; `again` replaces
+    a failed stage's jobs with new ones.
+    """
+    if params is None:
+        with get_engine().connect() as connection:
+            run = store.get_run(connection, run_id)
+        if run is None:
+            raise LookupError(f"pipeline run {run_id!r} not found")
+        params = run["params"]
+    name, build = STAGES[position]
+    children = build(run_id, params)
+    job_ids = _message_ids(children)
+    # Record the stage before its jobs can finish, so a reader never sees jobs without their stage.
+    with get_engine().begin() as connection:
+        existing = store.stage_job_ids(connection, run_id, position, for_update=True)
+        if existing is not None and not again:
+            return existing
+        store.record_stage(connection, run_id, position, name, job_ids, replace=existing is not None)
+    stage = group(children)
+    if position + 1 < len(STAGES):
+        from actors.pipeline_steps import advance_pipeline
+
+        stage.add_completion_callback(
+            advance_pipeline.message_with_options(kwargs={"run_id": run_id, "stage": position + 1}, pipeline_id=run_id)
+        )
+    stage.run()
+    return job_ids

@@ -89,6 +89,23 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     smtp_from: str = "reports@adjobs.local"
     log_format: str = Field(default="text", pattern="^(text|json)$")
+    # Observability: alerts (per queue unless said), health, heartbeats, metrics, dead letters.
+    alert_failed_threshold: int = Field(default=100, ge=0)  # jobs failed or dead in the store
+    alert_waiting_threshold: int = Field(default=10_000, ge=0)
+    alert_delayed_threshold: int = Field(default=5_000, ge=0)
+    alert_active_threshold: int = Field(default=1_000, ge=0)
+    alert_failure_rate: float = Field(default=0.10, ge=0, le=1)  # dead / finished over the last hour
+    alert_failure_rate_min_jobs: int = Field(default=20, ge=1)  # finished jobs before the rate counts
+    alert_paused_queues: bool = True
+    alert_missed_window: int = Field(default=3600, ge=60)  # seconds a missed schedule tick stays alerting
+    alert_webhook_timeout: float = Field(default=5.0, gt=0)  # seconds
+    monitor_interval: str = "* * * * *"  # cron of the alerts monitor
+    health_timeout: float = Field(default=2.0, gt=0)  # seconds per dependency check
+    scheduler_max_age: int = Field(default=180, ge=1)  # seconds since the beat's last tick
+    worker_heartbeat_interval: float = Field(default=10.0, gt=0)  # seconds
+    worker_heartbeat_timeout: float = Field(default=30.0, gt=0)  # seconds without one: the worker is gone
+    metrics_flush_interval: float = Field(default=1.0, gt=0)  # seconds between a process's metric flushes
+    dead_letter_ttl: int = Field(default=7 * 86400, ge=60)  # seconds dead letters are kept
     #: Where the embedded default keeps its SQLite file.
     embedded_database_path: Path = Path("var/adjobs.sqlite3")
     #: Set by `jobsctl demo` (and tests that ask for it): an in-process broker and worker.
@@ -130,6 +147,15 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("monitor_interval")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression: {value!r}")
         return value
 
     # Derived values --------------------------------------------------------------------

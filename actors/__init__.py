@@ -33,11 +33,14 @@ if running_as_service() and not _settings.embedded:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(3) from None
 
-from actors import aggregation  # noqa: E402
-from actors import pipeline_steps  # noqa: E402
+from actors import (  # noqa: E402  (each module registers its actors on the broker above)
+    aggregation,
+    monitor,
+    pipeline_steps,
+)
 
 # isort: split
 # Last: the schedules table sends the actors above.
 from actors import scheduler  # noqa: E402
 
-__all__ = ["aggregation", "broker", "pipeline_steps", "scheduler"]
+__all__ = ["aggregation", "broker", "monitor", "pipeline_steps", "scheduler"]

@@ -30,7 +30,12 @@ from dramatiq.results import ResultBackend
 from dramatiq.results.backends import RedisBackend, StubBackend
 from periodiq import PeriodiqMiddleware
 
+from middleware.final_failure import FinalFailureReports
+from middleware.graceful_shutdown import GracefulShutdown
+from middleware.heartbeat import WorkerHeartbeat
 from middleware.job_store import JobStore
+from middleware.log_context import LogContext
+from middleware.metrics import JobMetrics
 from middleware.resources import ProcessResources
 from middleware.results import JobResults
 from settings import Settings
@@ -59,15 +64,22 @@ def build_middleware(settings: Settings) -> list[Middleware]:
     return [
         # Process resources: engines and clients made after boot, never inherited across a fork.
         ProcessResources(),
+        # Observability: job id, queue and actor on every log line (first in, last out); heartbeats.
+        LogContext(),
+        WorkerHeartbeat(),
         # Delivery: message age, time limits, shutdown notices, the current message for helpers.
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
+        GracefulShutdown(),
         CurrentMessage(),
         # Job store: before Retries, so its after-hooks see what Retries decided.
         JobStore(),
+        JobMetrics(),
         # Retries and composition.
         Retries(max_retries=settings.queue_max_attempts - 1, min_backoff=max(settings.queue_backoff_delay, 1)),
+        # After Retries: records each failed attempt on the message it retries; one Sentry event per dead job.
+        FinalFailureReports(),
         Callbacks(),
         Pipelines(),
         # A pipeline stage's completion callback fires when every job of the stage has succeeded.
@@ -89,7 +101,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         return RabbitmqBroker(url=url, middleware=middleware)
     from dramatiq.brokers.redis import RedisBroker
 
-    return RedisBroker(url=url, middleware=middleware)
+    return RedisBroker(url=url, middleware=middleware, dead_message_ttl=settings.dead_letter_ttl * 1000)
 
 
 def running_as_service() -> bool:

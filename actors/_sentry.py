@@ -10,11 +10,21 @@ def init_sentry(settings: Settings) -> bool:
         return False
     import sentry_sdk
     from sentry_sdk.integrations.dramatiq import DramatiqIntegration
+    from sentry_sdk.integrations.logging import ignore_logger
+    from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
+
+    from observability.scrub import SECRET_WORDS
+    from observability.sentry_events import DUPLICATE_LOGGERS, scrub_event
 
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.sentry_environment,
         integrations=[DramatiqIntegration()],
         send_default_pii=False,
+        # One event per job out of retries: middleware/final_failure.py drops the earlier ones.
+        before_send=scrub_event,  # type: ignore[arg-type]
+        event_scrubber=EventScrubber(recursive=True, denylist=[*DEFAULT_DENYLIST, *SECRET_WORDS]),
     )
+    for name in DUPLICATE_LOGGERS:
+        ignore_logger(name)
     return True

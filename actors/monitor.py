@@ -1,0 +1,32 @@
+"""The alerts monitor: periodiq sends it every minute (MONITOR_INTERVAL).
+
+It checks every alert threshold, notifies what crossed and what recovered (once, however
+many monitors run), and drops dead letters older than DEAD_LETTER_TTL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from periodiq import cron
+
+from actors._base import JobPayload, job_actor
+from control import dead_letters
+from observability import alerts
+from settings import get_settings
+
+
+class MonitorRequest(JobPayload):
+    pass
+
+
+@job_actor(
+    queue="monitor",
+    payload=MonitorRequest,
+    periodic=cron(get_settings().monitor_interval),
+    max_retries=0,
+    time_limit=55_000,
+)
+def monitor(request: MonitorRequest) -> dict[str, Any]:
+    changes = alerts.run_monitor()
+    return {**changes, "deadLettersPruned": dead_letters.prune()}

@@ -1,0 +1,90 @@
+"""On SIGTERM, jobs still running when the grace period ends go back to their queue, not to `failed`.
+
+Dramatiq's worker, on SIGTERM, stops taking messages, waits up to `--worker-shutdown-timeout`
+(the grace period) for running jobs and gives prefetched ones back. A job still running
+after that stays unacknowledged in Redis until the worker's heartbeat is a minute old and
+maintenance happens to run, and the store keeps calling it active. Hooks:
+`before_process_message` / `after_process_message` / `after_skip_message` track the jobs
+running; `after_worker_shutdown` (after the grace) puts the ones still running back on their
+queue at once, without using up an attempt, and records them as waiting again. On RabbitMQ
+the broker redelivers unacknowledged messages by itself when the connection closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+import dramatiq
+from dramatiq import Middleware
+from dramatiq.broker import Broker, MessageProxy
+
+from db import jobstore
+
+logger = logging.getLogger(__name__)
+
+
+class GracefulShutdown(Middleware):
+    def __init__(self) -> None:
+        self._running: dict[str, MessageProxy] = {}
+        self._lock = threading.Lock()
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        with self._lock:
+            self._running[message.message_id] = message
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        with self._lock:
+            self._running.pop(message.message_id, None)
+
+    after_skip_message = after_process_message  # type: ignore[assignment]
+
+    def after_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
+        with self._lock:
+            leftovers, self._running = list(self._running.values()), {}
+        if not leftovers:
+            return
+        by_queue: dict[str, list[MessageProxy]] = defaultdict(list)
+        for message in leftovers:
+            by_queue[message.queue_name].append(message)
+        for queue_name, messages in by_queue.items():
+            consumer = getattr(worker.consumers.get(queue_name), "consumer", None)
+            if consumer is None or not hasattr(broker, "client"):
+                continue  # RabbitMQ redelivers unacknowledged messages on its own
+            try:
+                consumer.requeue(messages)
+            except Exception:
+                logger.exception("Shutdown: could not put %d running jobs back on %r.", len(messages), queue_name)
+                continue
+            logger.warning(
+                "Shutdown: %d jobs still running after the grace period went back to %r: %s",
+                len(messages),
+                queue_name,
+                ", ".join(message.message_id for message in messages),
+            )
+            _record_waiting_again(broker, messages)
+
+
+def _record_waiting_again(broker: Broker, messages: list[MessageProxy]) -> None:
+    """Tell the store these attempts are waiting again (same attempt, same rank as `active`)."""
+    from middleware.job_store import JobStore
+
+    store = next((m for m in broker.middleware if isinstance(m, JobStore)), None)
+    if store is None:
+        return
+    for message in messages:
+        attempt = message.options.get("retries", 0)
+        event = store._base(broker, message, "active", attempt)  # type: ignore[arg-type]
+        event.update(state="waiting", attempts=attempt, started_at=None, worker=None)
+        event["seq"] = jobstore.seq_for("active", attempt)  # equal rank: a later event wins
+        store.buffer.record(event)
+    store.buffer.flush()

@@ -1,0 +1,1 @@
+"""Failures and observability: Sentry events, metrics, alerts, health, heartbeats, structured logs."""

@@ -1,0 +1,108 @@
+"""Per-queue figures read at a glance: broker depths, the store's jobs per state, paused queues.
+
+Read by `/metrics`, `/health` and the alerts monitor. Broker figures come from the broker
+itself (Redis keys `dramatiq:<q>.msgs`, `<q>.DQ.msgs`, `<q>.XQ`, or RabbitMQ's message
+counts); store figures from one GROUP BY over the job store.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from db import jobstore
+from db.engine import get_engine
+from db.store_buffer import get_buffer
+from settings import QUEUE_NAMES
+
+logger = logging.getLogger(__name__)
+
+#: Queues of the platform itself, besides CONTRACT.md's.
+SYSTEM_QUEUES = ("scheduler", "monitor")
+
+
+@dataclass
+class QueueFigures:
+    broker_depth: int = 0  # enqueued and not yet acknowledged: waiting, prefetched or running
+    broker_delayed: int = 0
+    broker_dead: int = 0
+    paused: bool = False
+    store: dict[str, int] = field(default_factory=lambda: dict.fromkeys(jobstore.STATES, 0))
+
+
+@dataclass
+class Snapshot:
+    queues: dict[str, QueueFigures]
+
+
+def broker() -> Any:
+    import actors
+
+    return actors.broker
+
+
+def known_queues(extra: tuple[str, ...] = ()) -> list[str]:
+    """CONTRACT.md's queues, the platform's, and any other queue an imported actor declared."""
+    names = dict.fromkeys((*QUEUE_NAMES, *SYSTEM_QUEUES))
+    for name in sorted(broker().get_declared_queues()):
+        if not name.endswith((".DQ", ".XQ")):
+            names[name] = None
+    for name in extra:
+        names[name] = None
+    return list(names)
+
+
+def store_counts() -> dict[str, dict[str, int]]:
+    get_buffer().flush(timeout=1.0)
+    with get_engine().connect() as connection:
+        return jobstore.count_by_state(connection)
+
+
+def broker_counts(queues: list[str]) -> dict[str, tuple[int, int, int]]:
+    """{queue: (depth, delayed, dead)} from the broker."""
+    current = broker()
+    client = getattr(current, "client", None)
+    if client is not None and hasattr(current, "namespace"):
+        pipe = client.pipeline(transaction=False)
+        for queue in queues:
+            base = f"{current.namespace}:{queue}"
+            pipe.hlen(f"{base}.msgs")
+            pipe.hlen(f"{base}.DQ.msgs")
+            pipe.zcard(f"{base}.XQ")
+        values = pipe.execute()
+        return {queue: tuple(values[i * 3 : i * 3 + 3]) for i, queue in enumerate(queues)}  # type: ignore[misc]
+    if hasattr(current, "get_queue_message_counts"):  # RabbitMQ
+        return {queue: tuple(current.get_queue_message_counts(queue)) for queue in queues}  # type: ignore[misc]
+    return {queue: (0, 0, 0) for queue in queues}  # the in-process broker of the embedded default
+
+
+def paused_queues() -> set[str]:
+    """Queues paused by operators, as queue control records them (empty when it does not say)."""
+    try:
+        service = importlib.import_module("control.service")
+    except ImportError:
+        return set()
+    reader = getattr(service, "paused_queues", None)
+    return set(reader()) if reader is not None else set()
+
+
+def snapshot() -> Snapshot:
+    store = store_counts()
+    queues = known_queues(tuple(store))
+    depths = broker_counts(queues)
+    paused = paused_queues()
+    figures: dict[str, QueueFigures] = {}
+    for queue in queues:
+        depth, delayed, dead = depths.get(queue, (0, 0, 0))
+        counts = dict.fromkeys(jobstore.STATES, 0)
+        counts.update(store.get(queue, {}))
+        figures[queue] = QueueFigures(
+            broker_depth=int(depth),
+            broker_delayed=int(delayed),
+            broker_dead=int(dead),
+            paused=queue in paused,
+            store=counts,
+        )
+    return Snapshot(queues=figures)

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     schedule_grace_seconds: int = Field(default=90, ge=1)
     export_dir: Path = Path("var/exports")
     report_dir: Path = Path("var/reports")
+    #: Dashboard queries warmed by the cache-warming schedule, and how long an entry lives.
+    cache_popular_keys: Annotated[list[str], NoDecode] = ["top-publishers:7d", "daily-totals:30d", "top-publishers:30d"]
+    cache_ttl_seconds: int = Field(default=900, gt=0)
     api_admin_tokens: Annotated[list[SecretStr], NoDecode] = []
     api_read_tokens: Annotated[list[SecretStr], NoDecode] = []
     queue_max_attempts: int = Field(default=3, ge=1)
@@ -112,7 +115,7 @@ class Settings(BaseSettings):
     embedded: bool = False
     queues: QueuesSettings = QueuesSettings()
 
-    @field_validator("api_admin_tokens", "api_read_tokens", "schedule_catch_up", mode="before")
+    @field_validator("api_admin_tokens", "api_read_tokens", "schedule_catch_up", "cache_popular_keys", mode="before")
     @classmethod
     def _tokens(cls, value: object) -> object:
         return _split_csv(value)

@@ -142,3 +142,16 @@ class PipelineStage(Base):
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     job_ids: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
     enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class PublisherMetric(Base):
+    """A publisher's metrics of one type for one hour or day (`values` holds the figures)."""
+
+    __tablename__ = "publisher_metrics"
+
+    metric_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    granularity: Mapped[str] = mapped_column(String(8), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    publisher_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -88,7 +88,7 @@ def start_daily_pipeline(day: date, publishers: list[str] | None = None) -> Pipe
     new run recomputes the same rollups, metrics and cache entries.
     """
     if publishers is None:
-        from db.reports import publisher_ids
+        from db.publishers import publisher_ids
 
         with get_engine().connect() as connection:
             publishers = publisher_ids(connection)

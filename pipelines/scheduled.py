@@ -47,7 +47,7 @@ def weekly_reports(tick: datetime) -> list[str]:
     """The weekly report of the week before the tick, for every publisher."""
     from actors.reports import generate_report
     from db.engine import get_engine
-    from db.reports import publisher_ids
+    from db.publishers import publisher_ids
 
     with get_engine().connect() as connection:
         publishers = publisher_ids(connection)

@@ -51,6 +51,8 @@ def record_stage(
 
 
 def _stage_state(states: list[str]) -> str:
+    if not states:
+        return "completed"
     if any(state == "dead" for state in states):
         return "failed"
     if any(state == "cancelled" for state in states):

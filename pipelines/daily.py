@@ -145,6 +145,9 @@ def enqueue_stage(
         if existing is not None and not again:
             return existing
         store.record_stage(connection, run_id, position, name, job_ids, replace=existing is not None)
+    if not children:
+        # An empty stage (no publishers) has no barrier to open: go straight to the next one.
+        return enqueue_stage(run_id, position + 1, params) if position + 1 < len(STAGES) else []
     stage = group(children)
     if position + 1 < len(STAGES):
         from actors.pipeline_steps import advance_pipeline

@@ -166,3 +166,11 @@ def test_a_retry_of_a_run_that_did_not_fail_is_refused(events, worker):
         retry_run(started.id)
     with pytest.raises(LookupError):
         retry_run("00000000-0000-0000-0000-000000000000")
+
+
+def test_a_day_without_publishers_still_runs_the_later_stages(events, worker):
+    run = wait_for_run(start_daily_pipeline(DAY, []).id, "completed", "failed", timeout=60)
+    assert run["state"] == "completed"
+    assert [stage["state"] for stage in run["stages"]] == ["completed", "completed", "completed"]
+    assert run["stages"][0]["jobs"] == []
+    assert len(jobs_of("calculate_metrics")) == len(METRIC_TYPES)

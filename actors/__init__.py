@@ -36,6 +36,7 @@ if running_as_service() and not _settings.embedded:
 from actors import (  # noqa: E402  (each module registers its actors on the broker above)
     aggregation,
     cache_warming,
+    exports,
     metrics,
     monitor,
     pipeline_steps,
@@ -45,4 +46,4 @@ from actors import (  # noqa: E402  (each module registers its actors on the bro
 # Last: the schedules table sends the actors above.
 from actors import scheduler  # noqa: E402
 
-__all__ = ["aggregation", "broker", "cache_warming", "metrics", "monitor", "pipeline_steps", "scheduler"]
+__all__ = ["aggregation", "broker", "cache_warming", "exports", "metrics", "monitor", "pipeline_steps", "scheduler"]

@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import throughput
+from bench import exports, throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 JOBS = int(os.environ.get("BENCH_JOBS", "20000"))
+EXPORT_ROWS = [int(n) for n in os.environ.get("BENCH_EXPORT_ROWS", "1000000,5000000").split(",") if n]
 
 
 def _env() -> dict[str, str]:
@@ -81,6 +82,7 @@ def main() -> None:
             "≥ 0.8x",
         )
     )
+    rows.extend(_export_rows(env))
     lags = [r.store_lag_s or 0.0 for r in full]
     print()
     header = ("figure", "ours (median, range)", "anchor (median, range)", "ratio", "target")
@@ -89,6 +91,56 @@ def main() -> None:
         print(" | ".join(row))
     print(f"job store complete after the drain: median {statistics.median(lags):.2f} s")
     _write_markdown(header, rows, lags)
+
+
+def _export_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for size in EXPORT_ROWS:
+        exports.seed(size)
+        anchor_runs, our_runs = [], []
+        for _ in range(RUNS):
+            anchor_runs.append(exports.anchor(env))
+            our_runs.append(exports.ours("copy", "csv", env))
+            assert our_runs[-1].rows == anchor_runs[-1].rows == size, (our_runs[-1], anchor_runs[-1])
+        ratios = [o.rows_per_s / a.rows_per_s for o, a in zip(our_runs, anchor_runs, strict=True)]
+        peaks = [o.peak_mb for o in our_runs]
+        print(
+            f"export {size:,} rows: ours {statistics.median([o.rows_per_s for o in our_runs]):,.0f} rows/s, "
+            f"COPY {statistics.median([a.rows_per_s for a in anchor_runs]):,.0f} rows/s, peak {max(peaks):.0f} MB",
+            flush=True,
+        )
+        rows.append(
+            (
+                f"{size:,}-row CSV export (raw events), rows/s",
+                _median_range([o.rows_per_s for o in our_runs]),
+                _median_range([a.rows_per_s for a in anchor_runs]) + " (psql \\copy)",
+                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+                "≥ 0.5x (goal 0.8x)",
+            )
+        )
+        rows.append(
+            (
+                f"peak memory, {size:,}-row export, MB",
+                _median_range(peaks),
+                "flat",
+                f"max {max(peaks):.0f} MB",
+                "< 300 MB (goal 150 MB)",
+            )
+        )
+        if size == EXPORT_ROWS[0]:
+            for method, fmt in (("copy", "jsonl"), ("copy", "json"), ("pandas", "csv")):
+                run = exports.ours(method, fmt, env)
+                anchor_rate = statistics.median([a.rows_per_s for a in anchor_runs])
+                rows.append(
+                    (
+                        f"{size:,}-row export, {fmt} by {method} (one run), rows/s",
+                        f"{run.rows_per_s:,.0f}, peak {run.peak_mb:.0f} MB",
+                        f"{anchor_rate:,.0f} (psql \\copy CSV)",
+                        f"{run.rows_per_s / anchor_rate:.2f}x",
+                        "for comparison",
+                    )
+                )
+    return rows
 
 
 def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: list[float]) -> None:

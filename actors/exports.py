@@ -1,0 +1,153 @@
+"""Data exports: rollups or raw events of a publisher to CSV, JSON lines or a JSON array file.
+
+The export's row moves `pending` → `processing` → `completed` (row count, bytes, file) or
+`failed` (error). A rerun of the same export (a redelivery after a crash) writes the same file
+again through a `.part` file, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from actors._base import JobPayload, PermanentJobError, job_actor
+from actors._progress import report_progress
+from db import exports
+from db.engine import get_engine
+from db.exports import ExportFormat, ExportGranularity, ExportSpec
+from db.publishers import publisher_known
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+Device = Annotated[str, StringConstraints(pattern=r"^[a-z]{1,16}$")]
+AdUnit = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class ExportFilters(BaseModel):
+    """Optional filters; each takes one value or a list of values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    country: list[Country] | None = Field(default=None, max_length=250)
+    device: list[Device] | None = Field(default=None, max_length=20)
+    ad_unit_id: list[AdUnit] | None = Field(default=None, max_length=1000, alias="adUnitId")
+
+    @field_validator("country", "device", "ad_unit_id", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def pairs(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple(
+            (column, tuple(values))
+            for column in ("country", "device", "ad_unit_id")
+            if (values := getattr(self, column))
+        )
+
+
+class ExportRequest(JobPayload):
+    #: Made at `send()` when absent, so the caller can look the export up by it.
+    export_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    publisher_id: str = Field(min_length=1, max_length=64)
+    format: ExportFormat
+    start_date: date
+    end_date: date
+    granularity: ExportGranularity = "day"
+    filters: ExportFilters = ExportFilters()
+
+    @field_validator("export_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError(f"export_id {value!r} is not a UUID") from None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExportRequest:
+        if self.end_date < self.start_date:
+            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        if (self.end_date - self.start_date).days > 366:
+            raise ValueError("an export covers at most 366 days")
+        return self
+
+    def spec(self) -> ExportSpec:
+        return ExportSpec(
+            publisher_id=self.publisher_id,
+            format=self.format,
+            start_date=self.start_date,
+            end_date=self.end_date,
+            granularity=self.granularity,
+            filters=self.filters.pairs(),
+        )
+
+
+def _final_attempt() -> bool:
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return True
+    actor = dramatiq.get_broker().get_actor(message.actor_name)
+    max_retries = message.options.get("max_retries", actor.options.get("max_retries", 0))
+    return int(message.options.get("retries", 0)) >= int(max_retries)
+
+
+class _Progress:
+    """Reports progress per chunk against the row count, at most twice a second."""
+
+    def __init__(self, total_rows: int) -> None:
+        self.total = max(total_rows, 1)
+        self.last = 0.0
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.5:
+            return
+        self.last = now
+        report_progress(min(99, 100 * done / self.total))
+
+
+@job_actor(queue="data-export", payload=ExportRequest)
+def export_data(request: ExportRequest) -> dict[str, Any]:
+    engine = get_engine()
+    spec = request.spec()
+    message = CurrentMessage.get_current_message()
+    with engine.begin() as connection:
+        exports.create_export(connection, request.export_id, spec, message.message_id if message else None)
+        existing = exports.get_export(connection, request.export_id)
+        if existing["status"] == "completed" and exports.downloadable_path(existing["file_path"]):
+            return {"export_id": request.export_id, "rows": existing["row_count"], "skipped": "already completed"}
+        unknown = not publisher_known(connection, request.publisher_id)
+        if unknown:
+            exports.set_status(
+                connection, request.export_id, "failed", error=f"unknown publisher {request.publisher_id!r}"
+            )
+        else:
+            exports.set_status(connection, request.export_id, "processing", error=None)
+    if unknown:
+        raise PermanentJobError(f"export_data: unknown publisher {request.publisher_id!r}")
+    try:
+        path = exports.export_path(request.export_id, request.format)
+        with engine.connect() as connection, connection.begin():
+            total = exports.count_rows(connection, spec)
+            written = exports.write_export(connection, spec, path, progress=_Progress(total))
+    except Exception as error:
+        with engine.begin() as connection:
+            status = "failed" if _final_attempt() or isinstance(error, PermanentJobError) else "pending"
+            exports.set_status(connection, request.export_id, status, error=f"{type(error).__name__}: {error}")
+        raise
+    with engine.begin() as connection:
+        exports.set_status(
+            connection,
+            request.export_id,
+            "completed",
+            row_count=written.rows,
+            bytes=written.bytes,
+            file_path=str(written.path),
+            error=None,
+        )
+    return {"export_id": request.export_id, "rows": written.rows, "bytes": written.bytes, "file": written.path.name}

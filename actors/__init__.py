@@ -40,10 +40,21 @@ from actors import (  # noqa: E402  (each module registers its actors on the bro
     metrics,
     monitor,
     pipeline_steps,
+    reports,
 )
 
 # isort: split
 # Last: the schedules table sends the actors above.
 from actors import scheduler  # noqa: E402
 
-__all__ = ["aggregation", "broker", "cache_warming", "exports", "metrics", "monitor", "pipeline_steps", "scheduler"]
+__all__ = [
+    "aggregation",
+    "broker",
+    "cache_warming",
+    "exports",
+    "metrics",
+    "monitor",
+    "pipeline_steps",
+    "reports",
+    "scheduler",
+]

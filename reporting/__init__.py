@@ -1,0 +1,1 @@
+"""Publisher reports: their figures (`figures`), files (`render`) and delivery by email (`mail`)."""

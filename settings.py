@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The queue names of CONTRACT.md, in the order operators see them.
@@ -40,7 +40,9 @@ class QueueSettings(BaseModel):
 
 
 class QueuesSettings(BaseModel):
-    """Per-queue figures, CONTRACT.md's queues table."""
+    """Per-queue figures, CONTRACT.md's queues table; other queues may be added the same way."""
+
+    model_config = ConfigDict(extra="allow")
 
     analytics_aggregation: QueueSettings = QueueSettings(concurrency=3, rate_limit=10, time_limit=3_600_000)
     data_export: QueueSettings = QueueSettings(concurrency=2, rate_limit=20, time_limit=3_600_000)
@@ -81,6 +83,8 @@ class Settings(BaseSettings):
     schedule_grace_seconds: int = Field(default=90, ge=1)
     export_dir: Path = Path("var/exports")
     report_dir: Path = Path("var/reports")
+    #: Worker and API log files (rotated ones included) that the `old_logs` cleanup removes.
+    log_dir: Path = Path("var/log")
     #: Dashboard queries warmed by the cache-warming schedule, and how long an entry lives.
     cache_popular_keys: Annotated[list[str], NoDecode] = ["top-publishers:7d", "daily-totals:30d", "top-publishers:30d"]
     cache_ttl_seconds: int = Field(default=900, gt=0)
@@ -183,7 +187,14 @@ class Settings(BaseSettings):
 
         A queue outside CONTRACT.md's table (an extension's, a test's) gets the defaults.
         """
-        raw: QueueSettings = getattr(self.queues, name.replace("-", "_"), None) or QueueSettings()
+        key = name.replace("-", "_")
+        raw = getattr(self.queues, key, None)
+        if not isinstance(raw, QueueSettings):
+            extra = (self.queues.model_extra or {}).get(key)
+            try:
+                raw = QueueSettings.model_validate(extra) if extra is not None else QueueSettings()
+            except ValidationError as error:
+                raise SettingsError(f"QUEUES__{key.upper()}: {_describe(error)}") from None
         return ResolvedQueue(
             name=name,
             concurrency=raw.concurrency,

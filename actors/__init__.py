@@ -36,6 +36,7 @@ if running_as_service() and not _settings.embedded:
 from actors import (  # noqa: E402  (each module registers its actors on the broker above)
     aggregation,
     cache_warming,
+    cleanup,
     exports,
     metrics,
     monitor,
@@ -51,6 +52,7 @@ __all__ = [
     "aggregation",
     "broker",
     "cache_warming",
+    "cleanup",
     "exports",
     "metrics",
     "monitor",

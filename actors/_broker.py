@@ -36,6 +36,7 @@ from middleware.heartbeat import WorkerHeartbeat
 from middleware.job_store import JobStore
 from middleware.log_context import LogContext
 from middleware.metrics import JobMetrics
+from middleware.queue_limits import QueueLimits
 from middleware.resources import ProcessResources
 from middleware.results import JobResults
 from settings import Settings
@@ -53,7 +54,7 @@ def build_result_backend(settings: Settings) -> ResultBackend:
 
 
 def build_rate_limiter_backend(settings: Settings) -> RateLimiterBackend:
-    """The barriers of group completion callbacks (pipeline stages) live here."""
+    """Queue limits (concurrency, rate) and the barriers of group completion callbacks live here."""
     if settings.embedded:
         return StubRateLimiterBackend()
     return RedisRateLimiterBackend(url=settings.effective_redis_url)
@@ -61,6 +62,7 @@ def build_rate_limiter_backend(settings: Settings) -> RateLimiterBackend:
 
 def build_middleware(settings: Settings) -> list[Middleware]:
     """The stack, in order. `before_*` hooks run top to bottom, `after_*` bottom to top."""
+    limiter_backend = build_rate_limiter_backend(settings)
     return [
         # Process resources: engines and clients made after boot, never inherited across a fork.
         ProcessResources(),
@@ -73,6 +75,8 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         ShutdownNotifications(),
         GracefulShutdown(),
         CurrentMessage(),
+        # Cluster-wide concurrency and rate limits per queue: a job over a limit is held (delayed), never started.
+        QueueLimits(limiter_backend),
         # Job store: before Retries, so its after-hooks see what Retries decided.
         JobStore(),
         JobMetrics(),
@@ -83,7 +87,7 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         Callbacks(),
         Pipelines(),
         # A pipeline stage's completion callback fires when every job of the stage has succeeded.
-        GroupCallbacks(build_rate_limiter_backend(settings)),
+        GroupCallbacks(limiter_backend),
         JobResults(backend=build_result_backend(settings)),
         # Scheduling: periodiq's `periodic` actor option (the dispatcher handles late ticks itself).
         PeriodiqMiddleware(skip_delay=30),

@@ -21,9 +21,11 @@ STATES = ("waiting", "delayed", "active", "completed", "failed", "dead", "cancel
 #: States a job never leaves by itself.
 FINAL_STATES = ("completed", "dead", "cancelled")
 
-#: The phase of each state within one attempt; seq = attempt * PHASES + phase.
+#: The phase of each state within one attempt; seq = (attempt * HOLDS + holds) * PHASES + phase,
+#: where `holds` counts the times a queue limit put the attempt back (each hold outranks the last).
 PHASE = {"delayed": 0, "waiting": 1, "active": 2, "completed": 3, "failed": 3, "dead": 3}
 PHASES = 5
+HOLDS = 1000
 #: Cancellation outranks anything a worker may still report.
 CANCELLED_SEQ = 1_000_000
 
@@ -69,8 +71,8 @@ STICKY = ("run_at", "started_at", "error", "traceback", "result", "worker", "bro
 REPLACED = ("state", "finished_at", "duration_ms", "progress")
 
 
-def seq_for(state: str, attempt: int) -> int:
-    return attempt * PHASES + PHASE[state]
+def seq_for(state: str, attempt: int, holds: int = 0) -> int:
+    return (attempt * HOLDS + min(holds, HOLDS - 1)) * PHASES + PHASE[state]
 
 
 def merge_events(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,7 @@ def _record_waiting_again(broker: Broker, messages: list[MessageProxy]) -> None:
         attempt = message.options.get("retries", 0)
         event = store._base(broker, message, "active", attempt)  # type: ignore[arg-type]
         event.update(state="waiting", attempts=attempt, started_at=None, worker=None)
-        event["seq"] = jobstore.seq_for("active", attempt)  # equal rank: a later event wins
+        # Equal rank with `active`: a later event wins.
+        event["seq"] = jobstore.seq_for("active", attempt, message.options.get("holds", 0))
         store.buffer.record(event)
     store.buffer.flush()

@@ -142,7 +142,7 @@ class JobStore(Middleware):
             "queue": _canonical_queue(message.queue_name),
             "actor": message.actor_name,
             "state": state,
-            "seq": jobstore.seq_for(state, attempt),
+            "seq": jobstore.seq_for(state, attempt, options.get("holds", 0)),
             "priority": options.get("priority", 5),
             "payload": message.kwargs if not message.args else {"args": list(message.args), **message.kwargs},
             "attempts": attempt + (1 if state in ("active", "completed", "failed", "dead") else 0),

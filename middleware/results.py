@@ -25,3 +25,9 @@ class JobResults(Results):
         store_results, result_ttl = self._lookup_options(broker, message)
         if store_results and exception is None:
             self.backend.store_result(message, result, result_ttl)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        # A job held back by a queue limit runs later: it has no result yet.
+        if getattr(message, "_held", False):
+            return
+        super().after_skip_message(broker, message)

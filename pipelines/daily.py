@@ -9,6 +9,7 @@ never run; the run reads as failed from its jobs' states (`db.pipelines`). Every
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +82,14 @@ STAGES: tuple[tuple[str, Callable[[str, dict[str, Any]], list[Child]]], ...] = (
 )
 
 
+def stages_of(pipeline_name: str) -> tuple[tuple[str, Callable[[str, dict[str, Any]], list[Child]]], ...]:
+    """The stages of a pipeline: `STAGES` of the module `pipelines.<name>`."""
+    if pipeline_name == PIPELINE:
+        return STAGES
+    module = importlib.import_module(f"pipelines.{pipeline_name}")
+    return module.STAGES  # type: ignore[no-any-return]
+
+
 def start_daily_pipeline(day: date, publishers: list[str] | None = None) -> PipelineRunStarted:
     """Record a new run for `day` and enqueue its first stage.
 
@@ -136,7 +145,8 @@ def enqueue_stage(
         if run is None:
             raise LookupError(f"pipeline run {run_id!r} not found")
         params = run["params"]
-    name, build = STAGES[position]
+    stages = stages_of(params.get("pipeline", PIPELINE))
+    name, build = stages[position]
     children = build(run_id, params)
     job_ids = _message_ids(children)
     # Record the stage before its jobs can finish, so a reader never sees jobs without their stage.
@@ -147,9 +157,9 @@ def enqueue_stage(
         store.record_stage(connection, run_id, position, name, job_ids, replace=existing is not None)
     if not children:
         # An empty stage (no publishers) has no barrier to open: go straight to the next one.
-        return enqueue_stage(run_id, position + 1, params) if position + 1 < len(STAGES) else []
+        return enqueue_stage(run_id, position + 1, params) if position + 1 < len(stages) else []
     stage = group(children)
-    if position + 1 < len(STAGES):
+    if position + 1 < len(stages):
         from actors.pipeline_steps import advance_pipeline
 
         stage.add_completion_callback(

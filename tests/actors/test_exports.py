@@ -167,7 +167,7 @@ def test_a_rerun_writes_the_same_file(events, worker):
     )
     assert second["state"] == "completed"
     assert Path(exported(export_id)["file_path"]).read_bytes() == content
-    assert not list(exports.export_dir().glob("*.part"))
+    assert not list(exports.export_dir().glob(f"{export_id}*.part"))
 
 
 def test_unknown_publisher_goes_dead_and_the_export_reads_failed(events, worker):

@@ -59,3 +59,21 @@ def slow_steps(request: SlowRequest) -> int:
         time.sleep(request.step_seconds)
         report_progress(100 * step / request.steps)
     return request.steps
+
+
+class ProbeRequest(JobPayload):
+    key: str
+    seconds: float = 0.0
+
+
+@job_actor(queue="limits-probe", payload=ProbeRequest)
+def probe(request: ProbeRequest) -> None:
+    """Records its start and end times (Redis server clock) under `key`, sleeping in between."""
+    import time
+
+    client = _redis()
+    seconds, micros = client.time()
+    started = seconds + micros / 1e6
+    time.sleep(request.seconds)
+    seconds, micros = client.time()
+    client.rpush(request.key, f"{started}:{seconds + micros / 1e6}")

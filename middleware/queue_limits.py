@@ -1,0 +1,115 @@
+"""Cluster-wide concurrency and rate limits per queue, on `dramatiq.rate_limits` and its Redis backend.
+
+Before a job starts, the worker takes a slot of its queue's `ConcurrentRateLimiter` (at most
+`concurrency` jobs of the queue running over every process and host) and a start from its
+`WindowRateLimiter` (at most `rate_limit` starts per sliding `rate_window` seconds). A job that
+gets neither is held: put back on its queue with a delay, as the same message (same id, same
+attempt), and the worker moves on. A hold uses no retry, so a limit never sends a job to `dead`;
+the job store records the job as `delayed` until it runs.
+
+A concurrency slot is released when the job ends; one held by a worker that died frees itself
+when its key expires (the queue's time limit plus a minute).
+
+It sits after `CurrentMessage` and before the job store, so a held job is never recorded as started.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from typing import Any
+
+from dramatiq import Middleware
+from dramatiq.broker import Broker, MessageProxy
+from dramatiq.middleware import SkipMessage
+from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiterBackend, WindowRateLimiter
+
+from observability.metrics import record_rate_limit_hold
+from observability.naming import canonical_queue
+from settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+#: Redis key prefix of the limiters.
+PREFIX = "adjobs:limits:"
+#: A job held by the concurrency limit tries again after this long (ms), with jitter.
+CONCURRENCY_RETRY_MS = (250, 1500)
+
+
+class QueueLimits(Middleware):
+    def __init__(self, backend: RateLimiterBackend) -> None:
+        self.backend = backend
+        self._limiters: dict[str, tuple[ConcurrentRateLimiter | None, WindowRateLimiter | None]] = {}
+        self._held_slots: dict[str, ConcurrentRateLimiter] = {}
+        self._lock = threading.Lock()
+
+    def limiters(self, queue: str) -> tuple[ConcurrentRateLimiter | None, WindowRateLimiter | None]:
+        limiters = self._limiters.get(queue)
+        if limiters is None:
+            figures = get_settings().queue(queue)
+            concurrent = (
+                ConcurrentRateLimiter(
+                    self.backend,
+                    f"{PREFIX}concurrency:{queue}",
+                    limit=figures.concurrency,
+                    ttl=figures.time_limit + 60_000,
+                )
+                if figures.concurrency
+                else None
+            )
+            window = (
+                WindowRateLimiter(
+                    self.backend, f"{PREFIX}rate:{queue}", limit=figures.rate_limit, window=figures.rate_window
+                )
+                if figures.rate_limit
+                else None
+            )
+            limiters = self._limiters.setdefault(queue, (concurrent, window))
+        return limiters
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        queue = canonical_queue(message.queue_name)
+        concurrent, window = self.limiters(queue)
+        if concurrent is None and window is None:
+            return
+        if concurrent is not None and not concurrent._acquire():
+            self._hold(broker, message, queue, "concurrency", random.randint(*CONCURRENCY_RETRY_MS))
+        if window is not None and not window._acquire():
+            if concurrent is not None:
+                concurrent._release()
+            delay = random.randint(window.window_millis // 8, window.window_millis // 2)
+            self._hold(broker, message, queue, "rate limit", max(delay, 100))
+        if concurrent is not None:
+            with self._lock:
+                self._held_slots[message.message_id] = concurrent
+
+    def _hold(self, broker: Broker, message: MessageProxy, queue: str, reason: str, delay_ms: int) -> None:
+        options: dict[str, Any] = {
+            **message.options,
+            "holds": int(message.options.get("holds", 0)) + 1,
+        }
+        options.pop("redis_message_id", None)
+        options.pop("eta", None)
+        held = message._message.copy(queue_name=queue)
+        held.options.clear()
+        held.options.update(options)
+        broker.enqueue(held, delay=delay_ms)
+        record_rate_limit_hold(queue)
+        logger.debug("job %s held by the %s of %s for %d ms", message.message_id, reason, queue, delay_ms)
+        message._held = True  # type: ignore[attr-defined]
+        raise SkipMessage(f"held by the {reason} of queue {queue}")
+
+    def _release(self, message: MessageProxy) -> None:
+        with self._lock:
+            limiter = self._held_slots.pop(message.message_id, None)
+        if limiter is not None:
+            limiter._release()
+
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        self._release(message)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        self._release(message)

@@ -68,3 +68,36 @@ def start_backfill(days: int = 30, end: date | None = None) -> PipelineRunStarte
     with get_engine().begin() as connection:
         store.create_run(connection, run_id, PIPELINE, params, [name for name, _ in STAGES])
     return PipelineRunStarted(id=run_id, job_ids=enqueue_stage(run_id, 0, params))
+
+
+def recalculate_metrics(
+    start: date,
+    end: date,
+    *,
+    hourly: bool = False,
+    metric_types: tuple[str, ...] = ("performance", "revenue", "quality"),
+) -> list[str]:
+    """Historical recalculation: the metrics jobs of every day (or hour) of [start, end], as one group.
+
+    The jobs are idempotent upserts, so recalculating a range that was computed before leaves
+    the same rows where nothing changed and corrects the rest. Returns the job ids.
+    """
+    from dramatiq import group
+
+    from actors.metrics import calculate_metrics
+
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    days = _days({"start": start.isoformat(), "end": end.isoformat()})
+    periods = (
+        [f"{day.isoformat()}T{hour:02d}" for day in days for hour in range(24)]
+        if hourly
+        else [day.isoformat() for day in days]
+    )
+    messages = [
+        calculate_metrics.message(metric_type=metric_type, period=period)
+        for period in periods
+        for metric_type in metric_types
+    ]
+    group(messages).run()
+    return [message.message_id for message in messages]

@@ -42,3 +42,22 @@ def test_a_thirty_day_backfill_rebuilds_every_granularity(events, worker):
 def test_a_backfill_of_an_impossible_range_is_refused():
     with pytest.raises(ValueError, match="1 to 366 days"):
         start_backfill(days=0)
+
+
+def test_metrics_recalculation_for_a_range_matches_pandas(events, worker):
+    from db.metrics import read_metrics
+    from pipelines.backfill import recalculate_metrics
+    from tests.support import store
+
+    ids = recalculate_metrics(date(2026, 10, 10), date(2026, 10, 12), metric_types=("revenue",))
+    assert len(ids) == 3
+    for job_id in ids:
+        assert store.wait_for_state(job_id, "completed", "dead")["state"] == "completed"
+    for day in ("2026-10-10", "2026-10-11", "2026-10-12"):
+        rows = events[events["ts"].dt.strftime("%Y-%m-%d") == day]
+        expected = rows.groupby("publisher_id")["revenue"].sum()
+        with get_engine().connect() as connection:
+            stored = {row["publisher_id"]: row["values"]["revenue"] for row in read_metrics(connection, "revenue", day)}
+        assert set(stored) == set(expected.index)
+        for publisher, revenue in expected.items():
+            assert stored[publisher] == pytest.approx(revenue)

@@ -103,9 +103,9 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=url, middleware=middleware)
-    from dramatiq.brokers.redis import RedisBroker
+    from brokers.priority_redis import PriorityRedisBroker
 
-    return RedisBroker(url=url, middleware=middleware, dead_message_ttl=settings.dead_letter_ttl * 1000)
+    return PriorityRedisBroker(url=url, middleware=middleware, dead_message_ttl=settings.dead_letter_ttl * 1000)
 
 
 def running_as_service() -> bool:

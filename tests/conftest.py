@@ -61,7 +61,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if not _session:
         return
     from db.engine import dispose_engine
+    from db.store_buffer import get_buffer
 
+    get_buffer().flush()  # the last test's records, before their database goes
     dispose_engine()
     servers.drop_database(_session["postgres_admin"], _session["database"])
     servers.release_redis_db(_session["redis_admin"], _session["redis_db"])

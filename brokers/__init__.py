@@ -1,0 +1,1 @@
+"""Broker variants: the Redis broker with per-message priority lanes."""

@@ -1,0 +1,61 @@
+"""Per-message priority on Redis: a CRITICAL job overtakes 1,000 waiting LOW ones."""
+
+from __future__ import annotations
+
+import time
+
+from actors._base import Priority
+from brokers.priority_redis import lane_key
+from tests.support import processes, store
+from tests.support.sample_actors import probe
+
+
+def redis_now(client) -> float:  # type: ignore[no-untyped-def]
+    seconds, micros = client.time()
+    return seconds + micros / 1e6
+
+
+def test_a_critical_job_starts_next_behind_a_thousand_low_ones(redis_client, broker):
+    # 1,000 LOW jobs wait in the queue before any worker runs
+    for _ in range(1000):
+        probe.send_with_options(kwargs={"key": "probe:low"}, priority=Priority.LOW)
+    assert redis_client.llen(lane_key(broker.namespace, "limits-probe", Priority.LOW)) == 1000
+
+    # One worker process with one thread starts on them; then one CRITICAL job is sent
+    with processes.worker_process("tests.support.sample_actors", processes=1, threads=1):
+        deadline = time.monotonic() + 60
+        while redis_client.llen("probe:low") < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sent_at = redis_now(redis_client)
+        critical = probe.send_with_options(kwargs={"key": "probe:critical"}, priority=Priority.CRITICAL)
+        done = store.wait_for_state(critical.message_id, "completed", "dead", timeout=60)
+    assert done["state"] == "completed"
+    critical_start = float(redis_client.lrange("probe:critical", 0, -1)[0].decode().split(":")[0])
+    low_starts = [float(item.decode().split(":")[0]) for item in redis_client.lrange("probe:low", 0, -1)]
+    overtaken_by = sum(1 for start in low_starts if sent_at <= start < critical_start)
+    left_waiting = 1000 - len(low_starts)
+    print(f"\nCRITICAL behind 1,000 LOW: started after {overtaken_by} LOW job(s); {left_waiting} LOW still waiting")
+    # The worker holds at most its prefetch (2 for one thread) when the CRITICAL job arrives.
+    assert overtaken_by <= 2
+    assert left_waiting > 500, "the LOW jobs must still have been waiting when the CRITICAL one ran"
+
+
+def test_lanes_hand_out_by_priority_then_first_in_first_out(broker, redis_client):
+    from tests.support.sample_actors import echo
+
+    sent = [
+        (priority, echo.send_with_options(kwargs={"value": index}, priority=priority).message_id)
+        for index, priority in enumerate([7, 5, 1, 10, 3, 5, 1])
+    ]
+    consumer = broker.consume("test-jobs", prefetch=10, timeout=100)
+    try:
+        fetched = []
+        while len(fetched) < len(sent):
+            message = next(consumer)
+            if message is not None:
+                fetched.append(message.message_id)
+                consumer.ack(message)
+    finally:
+        consumer.close()
+    expected = [job_id for _, job_id in sorted(sent, key=lambda pair: pair[0])]  # stable: FIFO within a lane
+    assert fetched == expected

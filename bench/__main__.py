@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import exports, throughput
+from bench import exports, priority, rate_limit, throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -82,6 +82,8 @@ def main() -> None:
             "≥ 0.8x",
         )
     )
+    rows.append(_priority_row(env))
+    rows.append(_rate_limit_row(env))
     rows.extend(_export_rows(env))
     lags = [r.store_lag_s or 0.0 for r in full]
     print()
@@ -91,6 +93,38 @@ def main() -> None:
         print(" | ".join(row))
     print(f"job store complete after the drain: median {statistics.median(lags):.2f} s")
     _write_markdown(header, rows, lags)
+
+
+def _priority_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:
+    runs = [priority.run_once(env["BENCH_REDIS_URL"], env) for _ in range(RUNS)]
+    overtaken = [r.overtaken_by for r in runs]
+    waiting = [r.waiting_at_send for r in runs]
+    print(f"priority: CRITICAL started after {overtaken} LOW jobs ({waiting} waiting when sent)", flush=True)
+    return (
+        "CRITICAL job sent behind 1,000 LOW (1 process, 1 thread): LOW jobs started before it",
+        f"{statistics.median(overtaken):.0f} ({min(overtaken)}-{max(overtaken)})",
+        f"{statistics.median(waiting):.0f} (bare Dramatiq: FIFO, every job queued before it)",
+        "n/a",
+        "≤ prefetch (2), goal 0",
+    )
+
+
+def _rate_limit_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:
+    runs = [rate_limit.run_once(env["BENCH_REDIS_URL"], env) for _ in range(RUNS)]
+    most = [r.most_per_window for r in runs]
+    print(
+        f"rate limit: most starts in a second {most} (limit {rate_limit.LIMIT}); "
+        f"dead {[r.dead for r in runs]}; took {[round(r.seconds, 1) for r in runs]} s",
+        flush=True,
+    )
+    return (
+        f"rate limit {rate_limit.LIMIT}/s, {rate_limit.JOBS} jobs, 2 processes x 8 threads: most starts in a second",
+        f"{statistics.median(most):.0f} ({min(most)}-{max(most)}); dead {max(r.dead for r in runs)}; "
+        f"max attempts {max(r.attempts_max for r in runs)}",
+        f"limit {rate_limit.LIMIT}",
+        f"{max(most) / rate_limit.LIMIT:.2f}x of the limit",
+        "≤ 1.00x, 0 dead, 1 attempt",
+    )
 
 
 def _export_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:

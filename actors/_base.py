@@ -111,6 +111,19 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
         if delay is not None and delay <= 0:
             delay = None
         message = self.message_with_options(args=args, kwargs=kwargs, **options)
+        key = message.options.get("dedupe_key")
+        if key:
+            from control import flags
+
+            holder = flags.claim(self.queue_name, key, message.message_id)
+            if holder is not None:
+                # The job holding the key is still waiting, delayed or active: enqueue nothing.
+                return message.copy(message_id=holder, options={"deduplicated": True})
+            try:
+                return self.broker.enqueue(message, delay=delay)
+            except BaseException:
+                flags.release(self.queue_name, key, message.message_id)
+                raise
         return self.broker.enqueue(message, delay=delay)
 
 

@@ -36,6 +36,7 @@ from middleware.heartbeat import WorkerHeartbeat
 from middleware.job_store import JobStore
 from middleware.log_context import LogContext
 from middleware.metrics import JobMetrics
+from middleware.queue_control import QueueControl
 from middleware.queue_limits import QueueLimits
 from middleware.resources import ProcessResources
 from middleware.results import JobResults
@@ -75,6 +76,8 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         ShutdownNotifications(),
         GracefulShutdown(),
         CurrentMessage(),
+        # Pause and cancel on every worker; dedupe keys released when their job ends.
+        QueueControl(),
         # Cluster-wide concurrency and rate limits per queue: a job over a limit is held (delayed), never started.
         QueueLimits(limiter_backend),
         # Job store: before Retries, so its after-hooks see what Retries decided.

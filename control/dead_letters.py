@@ -39,6 +39,8 @@ TRANSIENT_OPTIONS = frozenset(
         "_sentry_headers",
         "dedupe_key",
         "retry_of",
+        "holds",
+        "deduplicated",
     }
 )
 #: Letters handled per Redis round trip by `requeue_all`, `purge` and `prune`.
@@ -249,6 +251,20 @@ def requeue(queue: str, job_id: str) -> str:
     if found is None:
         raise DeadLetterNotFound(queue, job_id)
     return _requeue_letter(broker, queue, *found)
+
+
+def discard(queue: str, job_id: str) -> None:
+    """Drop one dead letter from the dead-letter queue (its store row is the caller's business)."""
+    broker = _broker()
+    if not _is_redis(broker):
+        return
+    found = _find(broker, queue, job_id)
+    if found is None:
+        raise DeadLetterNotFound(queue, job_id)
+    member = found[0]
+    xq, messages_key = _keys(broker, queue)
+    broker.client.zrem(xq, member)
+    broker.client.hdel(messages_key, member)
 
 
 def requeue_all(queue: str | None) -> int:

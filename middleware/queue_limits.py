@@ -22,9 +22,9 @@ from typing import Any
 
 from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
-from dramatiq.middleware import SkipMessage
 from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiterBackend, WindowRateLimiter
 
+from middleware.holds import hold
 from observability.metrics import record_rate_limit_hold
 from observability.naming import canonical_queue
 from settings import get_settings
@@ -85,20 +85,9 @@ class QueueLimits(Middleware):
                 self._held_slots[message.message_id] = concurrent
 
     def _hold(self, broker: Broker, message: MessageProxy, queue: str, reason: str, delay_ms: int) -> None:
-        options: dict[str, Any] = {
-            **message.options,
-            "holds": int(message.options.get("holds", 0)) + 1,
-        }
-        options.pop("redis_message_id", None)
-        options.pop("eta", None)
-        held = message._message.copy(queue_name=queue)
-        held.options.clear()
-        held.options.update(options)
-        broker.enqueue(held, delay=delay_ms)
         record_rate_limit_hold(queue)
         logger.debug("job %s held by the %s of %s for %d ms", message.message_id, reason, queue, delay_ms)
-        message._held = True  # type: ignore[attr-defined]
-        raise SkipMessage(f"held by the {reason} of queue {queue}")
+        hold(broker, message, queue, delay_ms, f"held by the {reason} of queue {queue}")
 
     def _release(self, message: MessageProxy) -> None:
         with self._lock:

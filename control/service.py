@@ -153,8 +153,14 @@ def list_jobs(queue: str, status: str | None = None, limit: int = 50, offset: in
     return [job_view(row) for row in rows]
 
 
+#: Longest job id looked up; message ids are UUIDs, so anything longer cannot be one.
+MAX_JOB_ID = 200
+
+
 def _row(queue: str, job_id: str) -> dict[str, Any]:
     check_queue(queue)
+    if not job_id or len(job_id) > MAX_JOB_ID or "\x00" in job_id:
+        raise JobNotFound(queue, job_id)
     get_buffer().flush(timeout=1.0)
     with get_engine().connect() as connection:
         row = jobstore.get_job(connection, job_id)

@@ -355,6 +355,15 @@ def get_export(connection: Connection, export_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+def list_exports(connection: Connection, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Exports, newest first."""
+    table = Export.__table__
+    rows = connection.execute(
+        select(table).order_by(table.c.created_at.desc(), table.c.id).limit(limit).offset(offset)
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
 def set_status(connection: Connection, export_id: str, status: str, **values: Any) -> None:
     if status == "processing":
         values.setdefault("started_at", datetime.now(UTC))
@@ -402,6 +411,7 @@ __all__ = [
     "export_path",
     "export_query",
     "get_export",
+    "list_exports",
     "set_status",
     "write_export",
 ]

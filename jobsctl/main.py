@@ -84,6 +84,26 @@ def demo(
 
 
 @app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the admin HTTP API and the dashboard (uvicorn)."""
+    import uvicorn
+
+    from settings import get_settings
+
+    settings = get_settings()
+    if not (settings.api_admin_tokens or settings.api_read_tokens):
+        err.print(
+            "[yellow]warning:[/] API_ADMIN_TOKENS and API_READ_TOKENS are empty: "
+            "only tokens in the api_tokens table work"
+        )
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command()
 def send(
     actor: Annotated[str, typer.Argument(help="Actor name, e.g. aggregate_analytics.")],
     data: Annotated[str, typer.Option("--data", help="Payload as JSON.")] = "{}",

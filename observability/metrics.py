@@ -191,6 +191,25 @@ def outcomes_since(seconds: int) -> dict[str, dict[str, int]]:
     return totals
 
 
+def throughput(minutes: int = 60) -> dict[str, list[dict[str, int]]]:
+    """Per queue, a point per minute of the last `minutes` (at most 120): minute (epoch s), completed, dead, retried."""
+    minutes = max(1, min(minutes, MINUTE_TTL // 60))
+    now = int(time.time() // 60)
+    window = list(range(now - minutes + 1, now + 1))
+    pipe = _redis.client().pipeline(transaction=False)
+    for minute in window:
+        pipe.hgetall(f"{KEY}minute:{minute}")
+    series: dict[str, list[dict[str, int]]] = {}
+    for position, counts in enumerate(pipe.execute()):
+        for field, count in counts.items():
+            queue, state = field.decode().rsplit("|", 1)
+            points = series.setdefault(
+                queue, [{"minute": minute * 60, **dict.fromkeys(OUTCOMES, 0)} for minute in window]
+            )
+            points[position][state] = points[position].get(state, 0) + int(count)
+    return series
+
+
 def job_totals() -> dict[tuple[str, str, str], int]:
     """Cluster-wide {(queue, actor, state): count} since the counters began."""
     raw = _redis.client().hgetall(KEY + "jobs")

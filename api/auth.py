@@ -1,0 +1,77 @@
+"""Bearer tokens with two roles: `read` (GET) and `admin` (everything).
+
+Tokens come from `API_ADMIN_TOKENS` / `API_READ_TOKENS` and from the `api_tokens` table
+(only their SHA-256 is stored; expired ones are refused). Every comparison runs in constant
+time over every configured token, so timing says nothing about which one nearly matched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from db.engine import get_engine
+from db.models import ApiToken
+from settings import get_settings
+
+Role = Literal["read", "admin"]
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _matches(candidate: str, tokens: list[str]) -> bool:
+    found = False
+    for token in tokens:
+        found |= hmac.compare_digest(candidate.encode(), token.encode())
+    return found
+
+
+def role_of(token: str) -> Role | None:
+    settings = get_settings()
+    if _matches(token, [t.get_secret_value() for t in settings.api_admin_tokens]):
+        return "admin"
+    if _matches(token, [t.get_secret_value() for t in settings.api_read_tokens]):
+        return "read"
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    try:
+        with get_engine().connect() as connection:
+            row = connection.execute(
+                select(ApiToken.role, ApiToken.expires_at).where(ApiToken.token_sha256 == digest)
+            ).first()
+    except Exception:  # the table is unreachable: settings tokens still work
+        return None
+    if row is None or (row.expires_at is not None and row.expires_at <= datetime.now(UTC)):
+        return None
+    return "admin" if row.role == "admin" else "read"
+
+
+#: Declares the scheme in the OpenAPI document; the checks below give the envelope's errors.
+bearer_scheme = HTTPBearer(auto_error=False, description="a read or admin token")
+
+
+def require_read(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Role:
+    if credentials is None or not credentials.credentials.strip():
+        raise AuthError(401, "unauthorized", "a bearer token is required (Authorization: Bearer <token>)")
+    role = role_of(credentials.credentials.strip())
+    if role is None:
+        raise AuthError(401, "unauthorized", "the bearer token is not valid")
+    request.state.role = role
+    return role
+
+
+def require_admin(role: Role = Depends(require_read)) -> Role:
+    if role != "admin":
+        raise AuthError(403, "forbidden", "this call changes something: it needs an admin token")
+    return role

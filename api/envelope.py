@@ -1,0 +1,45 @@
+"""The API's reply envelope: `{"success": true, "data": ...}` or `{"success": false, "error": {...}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorEnvelope(BaseModel):
+    success: bool = False
+    error: ErrorBody
+
+
+class Envelope(BaseModel):
+    success: bool = True
+    data: Any = None
+
+
+def ok(data: Any) -> dict[str, Any]:
+    return {"success": True, "data": data}
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        content={"success": False, "error": {"code": code, "message": message}},
+        headers=headers,
+    )
+
+
+#: Declared on every route, so the OpenAPI document tells clients the error shape.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorEnvelope, "description": "no valid bearer token"},
+    403: {"model": ErrorEnvelope, "description": "a read token on a call that changes something"},
+    404: {"model": ErrorEnvelope, "description": "unknown queue, job, schedule, pipeline run or export"},
+    409: {"model": ErrorEnvelope, "description": "the job is not in a state the operation applies to"},
+    422: {"model": ErrorEnvelope, "description": "invalid body or parameters"},
+}

@@ -1,0 +1,1 @@
+"""The API's routers: system (health, metrics), queues and jobs, operations, exports."""

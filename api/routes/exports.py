@@ -1,0 +1,85 @@
+"""Exports: start one, follow it, download its file."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse
+
+from api.auth import require_admin, require_read
+from api.envelope import ERRORS, Envelope, ok
+from api.errors import Conflict, NotFound, Unprocessable
+from api.schemas import ExportBody, unstorable
+from db import exports
+from db.engine import get_engine
+
+router = APIRouter(tags=["exports"], dependencies=[Depends(require_read)], responses=ERRORS)
+
+MEDIA_TYPES = {"csv": "text/csv", "json": "application/json", "jsonl": "application/x-ndjson"}
+
+
+def _export(export_id: str) -> dict[str, Any]:
+    try:
+        export_id = str(uuid.UUID(export_id))
+    except ValueError:
+        raise NotFound(f"no export {export_id!r}") from None
+    with get_engine().connect() as connection:
+        try:
+            return exports.get_export(connection, export_id)
+        except exports.ExportNotFound:
+            raise NotFound(f"no export {export_id!r}") from None
+
+
+@router.post(
+    "/exports", response_model=Envelope, status_code=201, dependencies=[Depends(require_admin)], summary="Start one"
+)
+def start_export(body: ExportBody) -> Any:
+    from actors._base import validate_payload
+    from actors.exports import ExportRequest, export_data
+
+    if bad := unstorable(body.model_dump(mode="json"), "body"):
+        raise Unprocessable(f"{bad}: NUL characters cannot be stored")
+    request = validate_payload("export_data", ExportRequest, (), body.model_dump(exclude_none=True))
+    message = export_data.message_with_options(kwargs=request.model_dump(mode="json"))
+    with get_engine().begin() as connection:
+        exports.create_export(connection, request.export_id, request.spec(), job_id=message.message_id)
+    try:
+        export_data.broker.enqueue(message)
+    except Exception as error:
+        with get_engine().begin() as connection:
+            exports.set_status(connection, request.export_id, "failed", error=f"could not enqueue: {error}")
+        raise
+    return ok({"exportId": request.export_id, "status": "pending", "jobId": message.message_id})
+
+
+@router.get("/exports", response_model=Envelope, summary="Exports, newest first")
+def list_exports(
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
+) -> Any:
+    with get_engine().connect() as connection:
+        return ok([exports.describe(row) for row in exports.list_exports(connection, limit, offset)])
+
+
+@router.get("/exports/{export_id}", response_model=Envelope, summary="An export's status")
+def get_export(export_id: str) -> Any:
+    return ok(exports.describe(_export(export_id)))
+
+
+@router.get(
+    "/exports/{export_id}/download",
+    response_class=FileResponse,
+    summary="The export's file",
+    responses={200: {"description": "the file", "content": {media: {} for media in MEDIA_TYPES.values()}}},
+)
+def download(export_id: str) -> FileResponse:
+    export = _export(export_id)
+    if export["status"] != "completed":
+        raise Conflict(f"export {export['id']} is {export['status']}: its file is not ready")
+    path = exports.downloadable_path(export["file_path"])
+    if path is None:
+        raise NotFound(f"export {export['id']}'s file is gone (removed by the temp_files cleanup)")
+    return FileResponse(
+        path, media_type=MEDIA_TYPES.get(export["format"], "application/octet-stream"), filename=path.name
+    )

@@ -1,0 +1,70 @@
+"""Schedules, pipeline runs and dead letters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import require_admin, require_read
+from api.envelope import ERRORS, Envelope, ok
+from api.errors import NotFound
+from control import dead_letters, service
+from db import pipelines
+from db.engine import get_engine
+from scheduling import dispatcher
+
+router = APIRouter(dependencies=[Depends(require_read)], responses=ERRORS)
+Admin = [Depends(require_admin)]
+
+
+@router.get("/scheduler", response_model=Envelope, tags=["scheduler"], summary="Schedules with their next runs")
+def schedules(runs: Annotated[int, Query(ge=1, le=50)] = 5) -> Any:
+    return ok(dispatcher.describe(runs=runs))
+
+
+@router.post("/scheduler/{name}/start", response_model=Envelope, dependencies=Admin, tags=["scheduler"])
+def start_schedule(name: str) -> Any:
+    return ok(dispatcher.set_enabled(name, True))
+
+
+@router.post("/scheduler/{name}/stop", response_model=Envelope, dependencies=Admin, tags=["scheduler"])
+def stop_schedule(name: str) -> Any:
+    return ok(dispatcher.set_enabled(name, False))
+
+
+@router.post(
+    "/scheduler/{name}/trigger", response_model=Envelope, dependencies=Admin, tags=["scheduler"], summary="Run now"
+)
+def trigger_schedule(name: str) -> Any:
+    return ok(dispatcher.trigger(name))
+
+
+@router.get("/pipelines", response_model=Envelope, tags=["pipelines"], summary="Recent pipeline runs")
+def pipeline_runs(limit: Annotated[int, Query(ge=1, le=200)] = 20) -> Any:
+    with get_engine().connect() as connection:
+        return ok(pipelines.list_runs(connection, limit))
+
+
+@router.get("/pipelines/{run_id}", response_model=Envelope, tags=["pipelines"], summary="A run and its stages")
+def pipeline_run(run_id: str) -> Any:
+    if len(run_id) > service.MAX_JOB_ID or "\x00" in run_id:
+        raise NotFound(f"no pipeline run {run_id!r}")
+    with get_engine().connect() as connection:
+        run = pipelines.get_run(connection, run_id)
+    if run is None:
+        raise NotFound(f"no pipeline run {run_id!r}")
+    return ok(run)
+
+
+@router.get("/dead-letters", response_model=Envelope, tags=["jobs"], summary="Dead letters, newest first")
+def dead_letter_list(
+    queue: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Any:
+    if queue is not None:
+        service.check_queue(queue)
+    return ok(
+        {"counts": dead_letters.count_dead(queue), "letters": dead_letters.list_dead(queue, limit=limit, offset=offset)}
+    )

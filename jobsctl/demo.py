@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select, text
 
+from jobsctl.common import redact
 from jobsctl.runtime import embedded_default, load_actors
 from settings import get_settings
 
@@ -35,9 +36,9 @@ def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None
     mode = "embedded (SQLite file + in-process broker and worker)" if embedded else "configured servers"
     console.rule("[bold]ad-analytics jobs: demo")
     console.print(f"mode: [bold]{mode}[/]")
-    console.print(f"database: {_redact(settings.effective_database_url)}")
+    console.print(f"database: {redact(settings.effective_database_url)}")
     if not embedded:
-        console.print(f"broker: {_redact(settings.effective_broker_url)}")
+        console.print(f"broker: {redact(settings.effective_broker_url)}")
 
     from db.engine import get_engine
     from db.events import SeedPlan, count_events, seed_events
@@ -301,10 +302,3 @@ def _print_summary(console: Console, day: Any, ids: list[str], states: dict[str,
         jobs.add_row("job duration p95", f"{p95:.1f} ms")
     jobs.add_row("wall time, send to last job done", f"{wall:.2f} s")
     console.print(jobs)
-
-
-def _redact(url: str) -> str:
-    if "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"

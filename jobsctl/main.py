@@ -8,31 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from jobsctl import operator_commands  # noqa: F401  (registers stats, jobs, job, retry, cancel, ...)
+from jobsctl.common import INVALID, JsonOption, app, console, emit_json, err, fail, progress_bar, redact
 from settings import SettingsError
-
-app = typer.Typer(help="Operate the ad-analytics job system.", no_args_is_help=True, add_completion=False)
-console = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True, soft_wrap=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the API's data objects).")]
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-def emit_json(data: Any) -> None:
-    print(json.dumps(data, default=str, indent=2))
 
 
 @app.command()
@@ -42,7 +21,7 @@ def migrate() -> None:
     from settings import get_settings
 
     upgrade()
-    console.print(f"[green]schema up to date[/] on {_redact(get_settings().effective_database_url)}")
+    console.print(f"[green]schema up to date[/] on {redact(get_settings().effective_database_url)}")
 
 
 @app.command()
@@ -60,7 +39,7 @@ def seed(
     first = date.fromisoformat(start) if start else datetime.now(UTC).date() - timedelta(days=days - 1)
     plan = SeedPlan(start=first, days=days, rows_per_day=rows_per_day, publishers=publishers)
     started = datetime.now(UTC)
-    with progress_bar() as bar:
+    with progress_bar(to_stderr=as_json) as bar:
         task = bar.add_task("seeding events", total=plan.total_rows)
         with get_engine().begin() as connection:
             inserted = seed_events(connection, plan, progress=lambda n: bar.advance(task, n))
@@ -118,13 +97,13 @@ def send(
     try:
         payload = json.loads(data)
     except json.JSONDecodeError as error:
-        _fail(f"--data is not JSON: {error}")
+        fail(f"--data is not JSON: {error}", INVALID)
     if not isinstance(payload, dict):
-        _fail("--data must be a JSON object")
+        fail("--data must be a JSON object", INVALID)
     actors = load_actors(embedded=False)
     target = actors.broker.actors.get(actor)
     if target is None:
-        _fail(f"unknown actor {actor!r}; known: {', '.join(sorted(actors.broker.actors))}")
+        fail(f"unknown actor {actor!r}; known: {', '.join(sorted(actors.broker.actors))}", INVALID)
     options: dict[str, Any] = {}
     if priority is not None:
         options["priority"] = priority
@@ -135,7 +114,7 @@ def send(
     try:
         message = target.send_with_options(kwargs=payload, delay=delay, **options)
     except InvalidPayload as error:
-        _fail(str(error))
+        fail(str(error), INVALID)
     from db.store_buffer import get_buffer
 
     get_buffer().flush()
@@ -144,18 +123,6 @@ def send(
         emit_json(result)
     else:
         print(message.message_id)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _redact(url: str) -> str:
-    if "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -12,8 +11,8 @@ from api.auth import require_admin, require_read
 from api.envelope import ERRORS, Envelope, ok
 from api.errors import Conflict, NotFound, Unprocessable
 from api.schemas import ExportBody, unstorable
+from control import exports as export_control
 from db import exports
-from db.engine import get_engine
 
 router = APIRouter(tags=["exports"], dependencies=[Depends(require_read)], responses=ERRORS)
 
@@ -22,44 +21,25 @@ MEDIA_TYPES = {"csv": "text/csv", "json": "application/json", "jsonl": "applicat
 
 def _export(export_id: str) -> dict[str, Any]:
     try:
-        export_id = str(uuid.UUID(export_id))
-    except ValueError:
-        raise NotFound(f"no export {export_id!r}") from None
-    with get_engine().connect() as connection:
-        try:
-            return exports.get_export(connection, export_id)
-        except exports.ExportNotFound:
-            raise NotFound(f"no export {export_id!r}") from None
+        return export_control.find(export_id)
+    except exports.ExportNotFound as error:
+        raise NotFound(str(error)) from None
 
 
 @router.post(
     "/exports", response_model=Envelope, status_code=201, dependencies=[Depends(require_admin)], summary="Start one"
 )
 def start_export(body: ExportBody) -> Any:
-    from actors._base import validate_payload
-    from actors.exports import ExportRequest, export_data
-
     if bad := unstorable(body.model_dump(mode="json"), "body"):
         raise Unprocessable(f"{bad}: NUL characters cannot be stored")
-    request = validate_payload("export_data", ExportRequest, (), body.model_dump(exclude_none=True))
-    message = export_data.message_with_options(kwargs=request.model_dump(mode="json"))
-    with get_engine().begin() as connection:
-        exports.create_export(connection, request.export_id, request.spec(), job_id=message.message_id)
-    try:
-        export_data.broker.enqueue(message)
-    except Exception as error:
-        with get_engine().begin() as connection:
-            exports.set_status(connection, request.export_id, "failed", error=f"could not enqueue: {error}")
-        raise
-    return ok({"exportId": request.export_id, "status": "pending", "jobId": message.message_id})
+    return ok(export_control.start(body.model_dump(exclude_none=True)))
 
 
 @router.get("/exports", response_model=Envelope, summary="Exports, newest first")
 def list_exports(
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
 ) -> Any:
-    with get_engine().connect() as connection:
-        return ok([exports.describe(row) for row in exports.list_exports(connection, limit, offset)])
+    return ok(export_control.recent(limit, offset))
 
 
 @router.get("/exports/{export_id}", response_model=Envelope, summary="An export's status")

@@ -1,0 +1,386 @@
+"""Operator commands over the queue control service: stats, jobs, job, retry, cancel, pause,
+resume, clean, drain, dead-letters, schedules, export.
+
+Each prints a rich table, or with `--json` the same objects as the API's `data`. Exit codes:
+0 done, 1 failed (the job or the operation), 2 invalid input, 3 unknown queue / job /
+schedule / export, 4 Redis or PostgreSQL unreachable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from jobsctl.common import FAILED, INVALID, NOT_FOUND, UNAVAILABLE, JsonOption, app, console, emit_json, fail
+
+STATES = ("waiting", "delayed", "active", "completed", "failed", "dead", "cancelled")
+STATE_STYLES = {
+    "waiting": "cyan",
+    "delayed": "blue",
+    "active": "yellow",
+    "completed": "green",
+    "failed": "magenta",
+    "dead": "red",
+    "cancelled": "dim",
+}
+Queue = Annotated[str, typer.Argument(help="Queue name, e.g. analytics-aggregation.")]
+JobId = Annotated[str, typer.Argument(help="Job id (the message id).")]
+Limit = Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")]
+
+
+@contextmanager
+def operation() -> Iterator[None]:
+    """Load the actors and turn the service's errors into messages and exit codes."""
+    import redis
+    from sqlalchemy.exc import OperationalError
+
+    from jobsctl.runtime import load_actors
+
+    load_actors(embedded=False)
+    from actors._base import InvalidPayload
+    from control.dead_letters import DeadLetterNotFound
+    from control.service import InvalidJobState, InvalidRequest, JobNotFound, UnknownQueue
+    from db.exports import ExportNotFound
+    from scheduling.registry import UnknownSchedule
+
+    try:
+        yield
+    except (UnknownQueue, JobNotFound, UnknownSchedule, ExportNotFound, DeadLetterNotFound) as error:
+        fail(str(error), NOT_FOUND)
+    except (InvalidRequest, InvalidPayload) as error:
+        fail(str(error), INVALID)
+    except InvalidJobState as error:
+        fail(str(error), FAILED)
+    except (redis.ConnectionError, redis.TimeoutError, OperationalError) as error:
+        fail(f"Redis or PostgreSQL cannot be reached: {str(error).splitlines()[0]}", UNAVAILABLE)
+
+
+def _state(state: str) -> str:
+    return f"[{STATE_STYLES.get(state, 'white')}]{state}[/]"
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _time(value: str | None) -> str:
+    return value[:19].replace("T", " ") if value else ""
+
+
+@app.command()
+def stats(as_json: JsonOption = False) -> None:
+    """Every queue: jobs per state and whether it is paused."""
+    from control import dead_letters, service
+
+    with operation():
+        figures = service.queue_metrics()
+        dead = dead_letters.count_dead()
+    if as_json:
+        emit_json(figures)
+        return
+    table = Table(title="Queues")
+    table.add_column("queue", style="bold")
+    for state in STATES:
+        table.add_column(state, justify="right", style=STATE_STYLES[state])
+    table.add_column("dead letters", justify="right")
+    table.add_column("paused")
+    for name, counts in figures.items():
+        table.add_row(
+            name,
+            *(f"{counts.get(state, 0):,}" for state in STATES),
+            f"{dead.get(name, 0):,}",
+            "[red]paused[/]" if counts["paused"] else "",
+        )
+    console.print(table)
+
+
+def _jobs_table(title: str, jobs: list[dict[str, Any]], with_queue: bool = False) -> Table:
+    table = Table(title=title)
+    table.add_column("id", no_wrap=True)
+    if with_queue:
+        table.add_column("queue")
+    for column in ("name", "state", "attempts", "progress", "enqueued", "finished", "error"):
+        table.add_column(column, justify="right" if column in ("attempts", "progress") else "left")
+    for job in jobs:
+        table.add_row(
+            job["id"],
+            *([job["queueName"]] if with_queue else []),
+            job["name"],
+            _state(job["state"]),
+            f"{job['attemptsMade']}/{job['maxAttempts']}",
+            f"{job['progress']:.0f}%" if job["progress"] is not None else "",
+            _time(job["enqueuedAt"]),
+            _time(job["finishedOn"]),
+            _short(job["failedReason"], 50),
+        )
+    return table
+
+
+@app.command()
+def jobs(
+    queue: Queue,
+    status: Annotated[str | None, typer.Option(help=f"One of {', '.join(STATES)}.")] = None,
+    limit: Limit = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Jobs of a queue, newest first."""
+    from control import service
+
+    with operation():
+        found = service.list_jobs(queue, status, limit, offset)
+    if as_json:
+        emit_json(found)
+    else:
+        console.print(_jobs_table(f"{queue}: {status or 'all'} jobs", found))
+
+
+@app.command()
+def job(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
+    """One job: payload, state, attempts, timings, error and traceback, progress."""
+    import json
+
+    from control import service
+
+    with operation():
+        found = service.get_job(queue, job_id)
+    if as_json:
+        emit_json(found)
+        return
+    table = Table(show_header=False, title=f"job {job_id}")
+    table.add_column(style="bold")
+    table.add_column()
+    for key in ("name", "queueName", "state", "priority", "attemptsMade", "maxAttempts", "enqueuedAt", "runAt"):
+        value = found[key]
+        table.add_row(key, _state(value) if key == "state" else str(value if value is not None else ""))
+    for key in ("processedOn", "finishedOn", "durationMs", "worker", "retryOf", "pipelineId", "failedReason"):
+        if found[key] is not None:
+            table.add_row(key, str(found[key]))
+    progress = found["progress"] or 0
+    table.add_row(
+        "progress", f"[green]{'█' * int(progress // 5)}[/][dim]{'░' * (20 - int(progress // 5))}[/] {progress:.0f}%"
+    )
+    table.add_row("data", json.dumps(found["data"], indent=2))
+    if found["result"] is not None:
+        table.add_row("result", json.dumps(found["result"], indent=2, default=str))
+    console.print(table)
+    if found["stacktrace"]:
+        console.print(found["stacktrace"], highlight=False, markup=False)
+
+
+@app.command()
+def retry(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
+    """Run a failed or dead job again (a new job, linked to the original)."""
+    from control import service
+
+    with operation():
+        result = service.retry(queue, job_id)
+    emit_json(result) if as_json else console.print(f"retrying {job_id} as [bold]{result['jobId']}[/]")
+
+
+@app.command()
+def cancel(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
+    """Cancel a waiting or delayed job: it never runs."""
+    from control import service
+
+    with operation():
+        result = service.cancel(queue, job_id)
+    emit_json(result) if as_json else console.print(f"{job_id} {_state(result['state'])}")
+
+
+@app.command()
+def pause(queue: Queue, as_json: JsonOption = False) -> None:
+    """Stop every worker starting jobs of the queue (waiting jobs stay)."""
+    from control import service
+
+    with operation():
+        result = service.pause(queue)
+    emit_json(result) if as_json else console.print(f"{queue} [red]paused[/]")
+
+
+@app.command()
+def resume(queue: Queue, as_json: JsonOption = False) -> None:
+    """Let workers start jobs of the queue again."""
+    from control import service
+
+    with operation():
+        result = service.resume(queue)
+    emit_json(result) if as_json else console.print(f"{queue} [green]resumed[/]")
+
+
+@app.command()
+def clean(
+    queue: Queue,
+    status: Annotated[str, typer.Option(help="completed, failed, dead or cancelled.")] = "completed",
+    grace: Annotated[int, typer.Option(min=0, help="Only records finished more than this many seconds ago.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 1000,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove finished job records of a queue."""
+    from control import service
+
+    with operation():
+        result = service.clean(queue, grace, status, limit)
+    emit_json(result) if as_json else console.print(f"removed {result['removed']:,} {status} job(s) from {queue}")
+
+
+@app.command()
+def drain(queue: Queue, as_json: JsonOption = False) -> None:
+    """Remove every waiting and delayed job of a queue (they read cancelled)."""
+    from control import service
+
+    with operation():
+        result = service.drain(queue)
+    emit_json(result) if as_json else console.print(f"drained {result['removed']:,} job(s) from {queue}")
+
+
+@app.command("dead-letters")
+def dead_letters_command(
+    queue: Annotated[str | None, typer.Option(help="Only this queue.")] = None,
+    limit: Limit = 50,
+    retry_all: Annotated[bool, typer.Option("--retry-all", help="Requeue every dead letter shown by --queue.")] = False,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Drop every dead letter of --queue (or of all queues).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Dead letters (jobs out of retries), newest first; --retry-all or --purge them."""
+    from control import dead_letters, service
+
+    with operation():
+        if queue is not None:
+            service.check_queue(queue)
+        if retry_all or purge:
+            count = dead_letters.requeue_all(queue) if retry_all else dead_letters.purge(queue)
+            result = {"queue": queue, "requeued" if retry_all else "purged": count}
+            emit_json(result) if as_json else console.print(f"{'requeued' if retry_all else 'purged'} {count:,}")
+            return
+        letters = dead_letters.list_dead(queue, limit=limit)
+        counts = dead_letters.count_dead(queue)
+    if as_json:
+        emit_json({"counts": counts, "letters": letters})
+        return
+    table = Table(title=f"Dead letters ({sum(counts.values()):,})")
+    for column in ("id", "queue", "name", "attempts", "dead at", "reason"):
+        table.add_column(column, no_wrap=column == "id")
+    for letter in letters:
+        table.add_row(
+            letter["id"],
+            letter["queue"],
+            letter["name"],
+            str(letter["attemptsMade"]),
+            _time(letter["deadAt"]),
+            _short(letter["failedReason"], 70),
+        )
+    console.print(table)
+
+
+@app.command()
+def schedules(
+    action: Annotated[str, typer.Argument(help="list, start, stop or trigger.")] = "list",
+    name: Annotated[str | None, typer.Argument(help="Schedule name, for start / stop / trigger.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The cron schedules with their next runs; start, stop or trigger one."""
+    with operation():
+        import schedules as _table  # noqa: F401  (registers the schedule table)
+        from scheduling import dispatcher
+
+        if action == "list":
+            result: Any = dispatcher.describe()
+        elif action in ("start", "stop", "trigger"):
+            if not name:
+                fail(f"`jobsctl schedules {action}` needs a schedule name", INVALID)
+            result = (
+                dispatcher.trigger(name) if action == "trigger" else dispatcher.set_enabled(name, action == "start")
+            )
+        else:
+            fail(f"unknown action {action!r}: use list, start, stop or trigger", INVALID)
+    if as_json:
+        emit_json(result)
+        return
+    if action == "trigger":
+        console.print(f"{name}: enqueued {len(result['jobIds'])} job(s): {', '.join(result['jobIds'])}")
+        return
+    table = Table(title="Schedules")
+    for column in ("name", "cron", "timezone", "enabled", "next runs", "last run"):
+        table.add_column(column)
+    for schedule in result if isinstance(result, list) else [result]:
+        last = schedule["lastRun"]
+        table.add_row(
+            schedule["name"],
+            schedule["cron"],
+            schedule["timezone"],
+            "[green]yes[/]" if schedule["enabled"] else "[red]no[/]",
+            "\n".join(_time(tick) for tick in schedule["nextRuns"][:3]),
+            _time(last.get("tick")) if last else "",
+        )
+    console.print(table)
+
+
+@app.command()
+def export(
+    publisher: Annotated[str, typer.Option(help="Publisher id.")],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv, json or jsonl.")] = "csv",
+    granularity: Annotated[str, typer.Option(help="raw, hour, day, week or month.")] = "day",
+    country: Annotated[list[str] | None, typer.Option(help="Filter; repeat for several.")] = None,
+    device: Annotated[list[str] | None, typer.Option(help="Filter; repeat for several.")] = None,
+    ad_unit: Annotated[list[str] | None, typer.Option("--ad-unit", help="Filter; repeat for several.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow it with a progress bar until it ends.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 3600,
+    as_json: JsonOption = False,
+) -> None:
+    """Export rollups or raw events of a publisher to a file under EXPORT_DIR (run by a worker)."""
+    from control import exports, service
+
+    filters = {
+        key: value for key, value in (("country", country), ("device", device), ("ad_unit_id", ad_unit)) if value
+    }
+    fields = {
+        "publisher_id": publisher,
+        "format": fmt,
+        "start_date": start,
+        "end_date": end,
+        "granularity": granularity,
+        "filters": filters,
+    }
+    with operation():
+        started = exports.start(fields)
+        if not wait:
+            emit_json(started) if as_json else console.print(f"export {started['exportId']} pending")
+            return
+        from jobsctl.common import progress_bar
+
+        deadline = time.monotonic() + timeout
+        with progress_bar(to_stderr=as_json) as bar:
+            task = bar.add_task(f"export {started['exportId'][:8]}", total=100)
+            while True:
+                described = exports.describe(started["exportId"])
+                job_row = service.get_job("data-export", started["jobId"]) if described["status"] != "pending" else None
+                bar.update(
+                    task, completed=100 if described["status"] == "completed" else (job_row or {}).get("progress") or 0
+                )
+                if described["status"] in ("completed", "failed") or time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)
+    if as_json:
+        emit_json(described)
+    elif described["status"] == "completed":
+        console.print(f"[green]completed[/]: {described['rowCount']:,} rows, {described['bytes']:,} bytes")
+        found = exports.find(started["exportId"])
+        console.print(found["file_path"])
+    if described["status"] == "failed":
+        fail(f"export failed: {described['error']}", FAILED)
+    if described["status"] != "completed":
+        fail(
+            f"export still {described['status']} after {timeout:.0f} s: is a worker running (`dramatiq actors`)?",
+            FAILED,
+        )

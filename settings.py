@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     monitor_interval: str = "* * * * *"  # cron of the alerts monitor
     health_timeout: float = Field(default=2.0, gt=0)  # seconds per dependency check
     scheduler_max_age: int = Field(default=180, ge=1)  # seconds since the beat's last tick
+    # A broker connection silent this long is dead: its unacknowledged messages go back to their queue.
+    broker_heartbeat_timeout: float = Field(default=60.0, ge=5)  # seconds
+    # Each process returns dead connections' messages for a queue at least this often.
+    broker_maintenance_interval: float = Field(default=10.0, gt=0)  # seconds
     worker_heartbeat_interval: float = Field(default=10.0, gt=0)  # seconds
     worker_heartbeat_timeout: float = Field(default=30.0, gt=0)  # seconds without one: the worker is gone
     metrics_flush_interval: float = Field(default=1.0, gt=0)  # seconds between a process's metric flushes

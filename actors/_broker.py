@@ -108,7 +108,13 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         return RabbitmqBroker(url=url, middleware=middleware)
     from brokers.priority_redis import PriorityRedisBroker
 
-    return PriorityRedisBroker(url=url, middleware=middleware, dead_message_ttl=settings.dead_letter_ttl * 1000)
+    return PriorityRedisBroker(
+        url=url,
+        middleware=middleware,
+        dead_message_ttl=settings.dead_letter_ttl * 1000,
+        heartbeat_timeout=int(settings.broker_heartbeat_timeout * 1000),
+        maintenance_interval=settings.broker_maintenance_interval,
+    )
 
 
 def running_as_service() -> bool:

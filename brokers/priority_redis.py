@@ -8,6 +8,12 @@ Dramatiq's own list name (`dramatiq:<queue>`), so producers that know nothing of
 every tool that reads that list, keep working; the other lanes are `dramatiq:<queue>|<n>`.
 Messages put back (worker shutdown, dead workers' unacknowledged ones) return to their lane.
 
+Dramatiq gives a dead worker's unacknowledged messages back only during "maintenance", which
+runs on a random 0.1 % of broker commands and for the one queue a command names: a quiet
+cluster can leave them stranded for many minutes. Here every process also runs maintenance
+for each queue it touches at least every `maintenance_interval` seconds, so a killed worker's
+messages return to their queue about `heartbeat_timeout` after it died.
+
 The script is Dramatiq's own `dispatch.lua`, changed at load time in four places (enqueue,
 fetch, requeue, purge); a Dramatiq version whose script does not match fails loudly here
 rather than losing priorities quietly.
@@ -16,6 +22,7 @@ rather than losing priorities quietly.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +152,32 @@ _SCRIPT = patched_dispatch_script()
 class PriorityRedisBroker(RedisBroker):
     """`RedisBroker` whose queues hand out the most urgent message first."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, maintenance_interval: float = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.scripts["dispatch"] = self.client.register_script(_SCRIPT)
         self._lane = threading.local()
+        self.maintenance_interval = maintenance_interval
+        self._queue = threading.local()
+        self._maintained: dict[str, float] = {}
+
+    def _dispatch(self, command: str) -> Any:
+        upstream = super()._dispatch(command)
+
+        def do_dispatch(queue_name: str, *args: Any) -> Any:
+            self._queue.name = queue_name
+            return upstream(queue_name, *args)
+
+        return do_dispatch
+
+    def _should_do_maintenance(self, command: str) -> int:
+        if command in dramatiq_redis.MAINTENANCE_COMMAND_BLACKLIST:
+            return 0
+        queue_name = getattr(self._queue, "name", None)
+        now = time.monotonic()
+        if queue_name is not None and now >= self._maintained.get(queue_name, 0.0) + self.maintenance_interval:
+            self._maintained[queue_name] = now
+            return 1
+        return int(super()._should_do_maintenance(command))
 
     def enqueue(self, message: Message, *, delay: int | None = None) -> Message:  # type: ignore[type-arg]
         self._lane.value = lane_of(message.options.get("priority"))

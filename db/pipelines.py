@@ -79,6 +79,7 @@ def get_run(connection: Connection, run_id: str) -> dict[str, Any] | None:
                     JobRecord.id,
                     JobRecord.state,
                     JobRecord.actor,
+                    JobRecord.queue,
                     JobRecord.error,
                     JobRecord.started_at,
                     JobRecord.finished_at,
@@ -111,8 +112,14 @@ def get_run(connection: Connection, run_id: str) -> dict[str, Any] | None:
                 "startedAt": min(started) if started else None,
                 "finishedAt": max(finished) if state in ("completed", "failed") and finished else None,
                 "jobs": [
-                    {"jobId": job_id, "state": job_state}
-                    for job_id, job_state in zip(stage.job_ids, states, strict=True)
+                    {
+                        "jobId": job_id,
+                        "state": job_state,
+                        "name": row.actor if row is not None else None,
+                        "queue": row.queue if row is not None else None,
+                        "failedReason": row.error if row is not None else None,
+                    }
+                    for job_id, job_state, row in zip(stage.job_ids, states, rows, strict=True)
                 ],
             }
         )

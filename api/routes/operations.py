@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth import require_admin, require_read
+from api.auth import Role, require_admin, require_read
 from api.envelope import ERRORS, Envelope, ok
 from api.errors import NotFound
 from control import dead_letters, service
@@ -16,6 +16,11 @@ from scheduling import dispatcher
 
 router = APIRouter(dependencies=[Depends(require_read)], responses=ERRORS)
 Admin = [Depends(require_admin)]
+
+
+@router.get("/whoami", response_model=Envelope, tags=["auth"], summary="The role of the token: read or admin")
+def whoami(role: Role = Depends(require_read)) -> Any:
+    return ok({"role": role})
 
 
 @router.get("/scheduler", response_model=Envelope, tags=["scheduler"], summary="Schedules with their next runs")

@@ -31,6 +31,7 @@ READS = [
     ("GET", "/jobs/failed"),
     ("GET", "/jobs/active"),
     ("GET", "/dead-letters"),
+    ("GET", "/whoami"),
     ("GET", "/scheduler"),
     ("GET", "/pipelines"),
     ("GET", "/pipelines/{id}"),
@@ -105,6 +106,11 @@ def test_a_read_token_changes_nothing_403(client, reader, redis_client, method, 
 )
 def test_a_read_token_reads(client, reader, path):
     data(client.get(API + path, headers=reader))
+
+
+def test_whoami_tells_the_role(client, admin, reader):
+    assert data(client.get(f"{API}/whoami", headers=admin)) == {"role": "admin"}
+    assert data(client.get(f"{API}/whoami", headers=reader)) == {"role": "read"}
 
 
 def test_health_and_metrics_need_no_token(client):

@@ -1,0 +1,388 @@
+// The adjobs dashboard: every view is drawn from the admin API (/api/v1) with the signed-in token.
+"use strict";
+
+const API = "/api/v1";
+const REFRESH_MS = 3000;
+const STATES = ["waiting", "delayed", "active", "completed", "failed", "dead", "cancelled"];
+const TOKEN_KEY = "adjobs.token";
+
+const $ = (selector) => document.querySelector(selector);
+const view = $("#view");
+let timer = null;
+let role = null;
+
+// Text from the API is always escaped before it goes into markup.
+function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+const enc = encodeURIComponent;
+const num = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString());
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+const stateTag = (state) => `<span class="state ${esc(state)}">${esc(state)}</span>`;
+const short = (text, n = 90) => { const s = String(text ?? ""); return s.length > n ? s.slice(0, n - 1) + "…" : s; };
+
+class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+async function api(path, options = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = { Authorization: `Bearer ${token}` };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path.startsWith("/") ? path : `${API}/${path}`, {
+    method: options.method || "GET",
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  if (response.status === 401) { signOut("Your token is not valid any more; sign in again."); throw new ApiError(401, "unauthorized", "signed out"); }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || body.success === false) {
+    const error = body.error || { code: "http_error", message: response.statusText };
+    throw new ApiError(response.status, error.code, error.message);
+  }
+  return body.data;
+}
+
+function flash(message, bad = false) {
+  const note = document.createElement("div");
+  note.className = "note" + (bad ? " bad" : "");
+  note.textContent = message;
+  $("#flash").appendChild(note);
+  setTimeout(() => note.remove(), 4000);
+}
+
+// Buttons with data-action run an admin call, then redraw.
+async function act(button) {
+  const { action, queue, job, name, confirm: question } = button.dataset;
+  if (question && !window.confirm(question)) return;
+  button.disabled = true;
+  try {
+    let result;
+    if (action === "pause" || action === "resume" || action === "drain") {
+      result = await api(`queues/${enc(queue)}/${action}`, { method: "POST" });
+      flash(action === "drain" ? `Drained ${result.removed} job(s) from ${queue}` : `${queue} ${action === "pause" ? "paused" : "resumed"}`);
+    } else if (action === "clean") {
+      const status = $("#clean-status").value;
+      const gracePeriod = Number($("#clean-grace").value || 0);
+      result = await api(`queues/${enc(queue)}/clean`, { method: "POST", body: { status, gracePeriod, limit: 10000 } });
+      flash(`Removed ${result.removed} ${status} job record(s)`);
+    } else if (action === "retry") {
+      result = await api(`queues/${enc(queue)}/jobs/${enc(job)}/retry`, { method: "POST" });
+      flash(`Retrying as ${result.jobId}`);
+    } else if (action === "cancel") {
+      await api(`queues/${enc(queue)}/jobs/${enc(job)}`, { method: "DELETE" });
+      flash("Job cancelled");
+    } else if (action === "schedule-start" || action === "schedule-stop" || action === "schedule-trigger") {
+      const verb = action.split("-")[1];
+      result = await api(`scheduler/${enc(name)}/${verb}`, { method: "POST" });
+      flash(verb === "trigger" ? `${name}: ${result.jobIds.length} job(s) enqueued` : `${name} ${verb === "start" ? "started" : "stopped"}`);
+    } else if (action === "download") {
+      await download(button.dataset.export);
+    }
+  } catch (error) {
+    if (error.status !== 401) flash(error.status === 403 ? "This needs an admin token." : error.message, true);
+  } finally {
+    button.disabled = false;
+    refresh();
+  }
+}
+
+async function download(exportId) {
+  const response = await fetch(`${API}/exports/${enc(exportId)}/download`, { headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` } });
+  if (!response.ok) { const body = await response.json().catch(() => ({})); throw new ApiError(response.status, "", body.error ? body.error.message : response.statusText); }
+  const name = (response.headers.get("content-disposition") || "").match(/filename="?([^";]+)"?/);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = name ? name[1] : `export-${exportId}`;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+function adminButton(label, data, cls = "") {
+  const attrs = Object.entries(data).map(([key, value]) => `data-${key}="${esc(value)}"`).join(" ");
+  const disabled = role === "admin" ? "" : 'disabled title="needs an admin token"';
+  return `<button class="${cls}" ${attrs} ${disabled}>${esc(label)}</button>`;
+}
+
+function jobsTable(jobs, withQueue = false, actions = null) {
+  if (!jobs.length) return '<div class="empty">No jobs here.</div>';
+  const rows = jobs.map((job) => `
+    <tr data-job="${esc(job.id)}">
+      <td><a href="#/job/${enc(job.queueName || job.queue)}/${enc(job.id)}"><code>${esc(job.id.slice(0, 8))}</code></a></td>
+      ${withQueue ? `<td><a href="#/queue/${enc(job.queueName || job.queue)}">${esc(job.queueName || job.queue)}</a></td>` : ""}
+      <td>${esc(job.name)}</td>
+      <td>${job.state ? stateTag(job.state) : stateTag("dead")}</td>
+      <td class="num">${num(job.attemptsMade)}${job.maxAttempts ? "/" + num(job.maxAttempts) : ""}</td>
+      <td>${job.progress !== undefined ? `<div class="progress" title="${num(job.progress)}%"><div style="width:${Number(job.progress) || 0}%"></div></div>` : ""}</td>
+      <td>${when(job.finishedOn || job.deadAt || job.processedOn || job.enqueuedAt)}</td>
+      <td class="muted">${esc(short(job.failedReason))}</td>
+      ${actions ? `<td>${actions(job)}</td>` : ""}
+    </tr>`).join("");
+  return `<table><thead><tr><th>Job</th>${withQueue ? "<th>Queue</th>" : ""}<th>Name</th><th>State</th><th class="num">Attempts</th><th>Progress</th><th>When</th><th>Reason</th>${actions ? "<th></th>" : ""}</tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+// A bar chart of jobs finished per minute over the last hour (completed green, dead red).
+function throughputChart(series) {
+  const minutes = new Map();
+  for (const points of Object.values(series)) {
+    for (const point of points) {
+      const entry = minutes.get(point.minute) || { completed: 0, dead: 0 };
+      entry.completed += point.completed; entry.dead += point.dead;
+      minutes.set(point.minute, entry);
+    }
+  }
+  const now = Math.floor(Date.now() / 60000) * 60;
+  const bars = [];
+  for (let i = 59; i >= 0; i--) bars.push({ minute: now - i * 60, ...(minutes.get(now - i * 60) || { completed: 0, dead: 0 }) });
+  const peak = Math.max(1, ...bars.map((b) => b.completed + b.dead));
+  const width = 600, height = 140, slot = width / bars.length;
+  const rects = bars.map((bar, i) => {
+    const okHeight = (bar.completed / peak) * (height - 16);
+    const deadHeight = (bar.dead / peak) * (height - 16);
+    const x = (i * slot + 1).toFixed(1), w = Math.max(1, slot - 2).toFixed(1);
+    const label = `${new Date(bar.minute * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}: ${bar.completed} completed, ${bar.dead} dead`;
+    return `<g><title>${esc(label)}</title>
+      <rect x="${x}" y="${(height - okHeight).toFixed(1)}" width="${w}" height="${okHeight.toFixed(1)}" fill="var(--completed)"></rect>
+      <rect x="${x}" y="${(height - okHeight - deadHeight).toFixed(1)}" width="${w}" height="${deadHeight.toFixed(1)}" fill="var(--dead)"></rect></g>`;
+  }).join("");
+  const total = bars.reduce((sum, bar) => sum + bar.completed, 0);
+  return `<div class="chart" id="throughput" data-total="${total}">
+    <div class="toolbar"><h2>Throughput, last hour</h2><span class="spacer"></span>
+      <span class="legend"><span><span class="swatch" style="background:var(--completed)"></span>completed</span><span><span class="swatch" style="background:var(--dead)"></span>dead</span><span>peak ${num(peak)}/min · ${num(total)} completed in the hour</span></span></div>
+    <svg viewBox="0 0 ${width} ${height}" preserveAspectRatio="none" role="img" aria-label="jobs finished per minute">
+      <line x1="0" y1="${height - 0.5}" x2="${width}" y2="${height - 0.5}" stroke="var(--line)"></line>${rects}</svg></div>`;
+}
+
+// Views ---------------------------------------------------------------------------------
+
+async function queuesView() {
+  const [queues, series] = await Promise.all([api("queues/metrics"), api("queues/throughput?minutes=60")]);
+  const rows = Object.entries(queues).map(([name, counts]) => `
+    <tr data-queue="${esc(name)}">
+      <td><a href="#/queue/${enc(name)}"><b>${esc(name)}</b></a> ${counts.paused ? '<span class="badge paused">paused</span>' : ""}</td>
+      ${STATES.map((state) => `<td class="num" data-count="${state}">${num(counts[state])}</td>`).join("")}
+      <td>${adminButton(counts.paused ? "Resume" : "Pause", { action: counts.paused ? "resume" : "pause", queue: name })}</td>
+    </tr>`).join("");
+  return `<h1>Queues</h1>
+    <div class="card">${throughputChart(series)}</div>
+    <div class="card"><table id="queues"><thead><tr><th>Queue</th>${STATES.map((s) => `<th class="num">${s}</th>`).join("")}<th></th></tr></thead>
+    <tbody>${rows}</tbody></table></div>`;
+}
+
+async function queueView(queue, state) {
+  const [stats, jobs] = await Promise.all([
+    api(`queues/${enc(queue)}/metrics`),
+    api(`queues/${enc(queue)}/jobs?limit=100${state ? `&status=${enc(state)}` : ""}`),
+  ]);
+  const figure = (label, value, suffix = "") => `<div class="stat"><div class="value">${value === null || value === undefined ? "–" : esc(value) + suffix}</div><div class="label">${esc(label)}</div></div>`;
+  const percent = (rate) => (rate === null || rate === undefined ? null : (rate * 100).toFixed(1));
+  const tabs = [["all", ""], ...STATES.map((s) => [s, s])].map(([label, value]) =>
+    `<a href="#/queue/${enc(queue)}${value ? "/" + value : ""}" class="${(state || "") === value ? "current" : ""}">${label}${value ? ` <b>${num(stats[value])}</b>` : ""}</a>`).join("");
+  return `<div class="toolbar"><h1>${esc(queue)}</h1>${stats.paused ? '<span class="badge paused" id="paused-badge">paused</span>' : ""}<span class="spacer"></span>
+      ${adminButton(stats.paused ? "Resume" : "Pause", { action: stats.paused ? "resume" : "pause", queue }, "primary")}
+      ${adminButton("Drain", { action: "drain", queue, confirm: `Remove every waiting and delayed job of ${queue}?` }, "danger")}
+    </div>
+    <div class="grid">
+      ${figure("throughput / min (1 h)", stats.throughputPerMin)}${figure("avg processing", stats.avgProcessingMs, " ms")}
+      ${figure("p95 processing", stats.p95ProcessingMs, " ms")}${figure("completion rate", percent(stats.completionRate), " %")}
+      ${figure("failure rate", percent(stats.failureRate), " %")}
+    </div>
+    <div class="card">
+      <div class="toolbar"><div class="tabs">${tabs}</div><span class="spacer"></span>
+        <label for="clean-status" class="muted" style="margin:0">Clean</label>
+        <select id="clean-status"><option>completed</option><option>failed</option><option>dead</option><option>cancelled</option></select>
+        <label for="clean-grace" class="muted" style="margin:0">older than (s)</label>
+        <input id="clean-grace" type="number" min="0" value="0" style="width:90px">
+        ${adminButton("Clean", { action: "clean", queue, confirm: `Remove these job records of ${queue}?` })}
+      </div>
+      ${jobsTable(jobs)}
+    </div>`;
+}
+
+async function jobView(queue, jobId) {
+  const job = await api(`queues/${enc(queue)}/jobs/${enc(jobId)}`);
+  const finishedBad = ["dead", "failed", "cancelled"].includes(job.state);
+  const steps = [
+    ["enqueued", job.enqueuedAt, true],
+    ["started", job.processedOn, Boolean(job.processedOn)],
+    [job.state === "completed" ? "completed" : finishedBad ? job.state : "finished", job.finishedOn, Boolean(job.finishedOn)],
+  ];
+  const timeline = steps.map(([label, at, done]) =>
+    `<div class="step ${done ? (finishedBad && label === job.state ? "bad" : "done") : ""}"><b>${esc(label)}</b><br><span class="muted">${when(at)}</span></div>`).join("");
+  const rows = [
+    ["Name", esc(job.name)], ["Queue", `<a href="#/queue/${enc(queue)}">${esc(queue)}</a>`], ["State", stateTag(job.state)],
+    ["Priority", num(job.priority)], ["Attempts", `${num(job.attemptsMade)} of ${num(job.maxAttempts)}`],
+    ["Duration", job.durationMs === null ? "–" : `${num(Math.round(job.durationMs))} ms`], ["Worker", esc(job.worker || "–")],
+    ["Run at", when(job.runAt)], ["Retry of", job.retryOf ? `<a href="#/job/${enc(queue)}/${enc(job.retryOf)}"><code>${esc(job.retryOf)}</code></a>` : "–"],
+    ["Pipeline", job.pipelineId ? `<a href="#/pipeline/${enc(job.pipelineId)}"><code>${esc(job.pipelineId)}</code></a>` : "–"],
+  ].map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
+  const buttons = [
+    ["failed", "dead"].includes(job.state) ? adminButton("Retry", { action: "retry", queue, job: job.id }, "primary") : "",
+    ["waiting", "delayed"].includes(job.state) ? adminButton("Cancel", { action: "cancel", queue, job: job.id, confirm: "Cancel this job? It will never run." }, "danger") : "",
+  ].join(" ");
+  return `<div class="toolbar"><h1>Job <code>${esc(job.id)}</code></h1><span class="spacer"></span>${buttons}</div>
+    <div class="card"><div class="timeline">${timeline}</div>
+      <div class="toolbar" style="margin-top:10px"><span class="muted">Progress</span><div class="progress" id="job-progress" style="flex:1"><div style="width:${Number(job.progress) || 0}%"></div></div><b>${num(job.progress)}%</b></div></div>
+    <div class="card"><dl class="kv">${rows}</dl></div>
+    <div class="card"><h2>Payload</h2><pre>${esc(JSON.stringify(job.data, null, 2))}</pre></div>
+    ${job.result !== null && job.result !== undefined ? `<div class="card"><h2>Result</h2><pre>${esc(JSON.stringify(job.result, null, 2))}</pre></div>` : ""}
+    ${job.failedReason ? `<div class="card"><h2 class="error">Error</h2><p id="job-error">${esc(job.failedReason)}</p>${job.stacktrace ? `<pre>${esc(job.stacktrace)}</pre>` : ""}</div>` : ""}`;
+}
+
+async function failedView() {
+  const [dead, failed] = await Promise.all([api("dead-letters?limit=100"), api("jobs/failed?limit=100")]);
+  const retry = (letter) => adminButton("Retry", { action: "retry", queue: letter.queue || letter.queueName, job: letter.id }, "primary");
+  const total = Object.values(dead.counts).reduce((a, b) => a + b, 0);
+  const retrying = failed.filter((job) => job.state === "failed");
+  return `<h1>Failed &amp; dead</h1>
+    <div class="card" id="dead-letters"><h2>Dead letters <span class="badge">${num(total)}</span></h2>
+      <p class="muted">Out of retries. Retry runs the job again with the same payload, linked to the original.</p>
+      ${jobsTable(dead.letters, true, retry)}</div>
+    <div class="card"><h2>Failed, retry pending <span class="badge">${num(retrying.length)}</span></h2>${jobsTable(retrying, true, retry)}</div>`;
+}
+
+async function schedulesView() {
+  const schedules = await api("scheduler");
+  const rows = schedules.map((s) => `
+    <tr data-schedule="${esc(s.name)}">
+      <td><b>${esc(s.name)}</b><br><span class="muted">${esc(s.description || "")}</span></td>
+      <td><code>${esc(s.cron)}</code><br><span class="muted">${esc(s.timezone)}</span></td>
+      <td>${s.enabled ? '<span class="badge healthy">running</span>' : '<span class="badge paused">stopped</span>'}</td>
+      <td>${s.nextRuns.slice(0, 3).map(when).join("<br>")}</td>
+      <td>${s.lastRun ? `${when(s.lastRun.tick)}<br><span class="muted">${num((s.lastRun.jobIds || []).length)} job(s), ${esc(s.lastRun.trigger || "")}</span>` : "–"}</td>
+      <td>${adminButton(s.enabled ? "Stop" : "Start", { action: s.enabled ? "schedule-stop" : "schedule-start", name: s.name })}
+          ${adminButton("Trigger now", { action: "schedule-trigger", name: s.name, confirm: `Run ${s.name} now?` })}</td>
+    </tr>`).join("");
+  return `<h1>Schedules</h1><div class="card"><table><thead><tr><th>Schedule</th><th>Cron</th><th>State</th><th>Next runs</th><th>Last run</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+function stagesOf(run) {
+  return `<div class="stages">${run.stages.map((stage) => `<span class="stage">${esc(stage.name)} · ${stateTag(stage.state)} <span class="muted">${num((stage.jobs || []).length)} job(s)</span></span>`).join("")}</div>`;
+}
+
+async function pipelinesView() {
+  const runs = await api("pipelines?limit=50");
+  if (!runs.length) return '<h1>Pipeline runs</h1><div class="card empty">No pipeline runs yet.</div>';
+  const rows = runs.map((run) => `<tr><td><a href="#/pipeline/${enc(run.id)}"><code>${esc(run.id.slice(0, 8))}</code></a></td><td>${esc(run.name)}</td>
+    <td>${stateTag(run.state)}</td><td>${stagesOf(run)}</td><td>${when(run.createdAt)}</td></tr>`).join("");
+  return `<h1>Pipeline runs</h1><div class="card"><table><thead><tr><th>Run</th><th>Pipeline</th><th>State</th><th>Stages</th><th>Started</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+async function pipelineView(runId) {
+  const run = await api(`pipelines/${enc(runId)}`);
+  const stages = run.stages.map((stage) => `<div class="card"><div class="toolbar"><h2>${esc(stage.name)}</h2>${stateTag(stage.state)}<span class="spacer"></span>
+      <span class="muted">${when(stage.startedAt)} → ${when(stage.finishedAt)}</span></div>
+      ${(stage.jobs || []).length ? `<table><tbody>${stage.jobs.map((job) => `<tr><td>${job.queue ? `<a href="#/job/${enc(job.queue)}/${enc(job.jobId)}"><code>${esc(job.jobId.slice(0, 8))}</code></a>` : `<code>${esc(job.jobId.slice(0, 8))}</code>`}</td><td>${esc(job.name || "")}</td><td>${stateTag(job.state)}</td><td class="muted">${esc(short(job.failedReason))}</td></tr>`).join("")}</tbody></table>` : '<div class="empty">Not started.</div>'}</div>`).join("");
+  return `<div class="toolbar"><h1>${esc(run.name)} run <code>${esc(run.id)}</code></h1>${stateTag(run.state)}</div>
+    <div class="card"><pre>${esc(JSON.stringify(run.params, null, 2))}</pre></div>${stages}`;
+}
+
+async function exportsView() {
+  const exports = await api("exports?limit=100");
+  if (!exports.length) return '<h1>Exports</h1><div class="card empty">No exports yet. Start one with <code>POST /api/v1/exports</code> or <code>jobsctl export</code>.</div>';
+  const rows = exports.map((e) => `<tr data-export="${esc(e.exportId)}"><td><code>${esc(e.exportId.slice(0, 8))}</code></td><td>${esc(e.publisherId)}</td>
+    <td>${esc(e.format)} · ${esc(e.granularity)}</td><td>${esc(e.startDate)} → ${esc(e.endDate)}</td><td>${stateTag(e.status)}</td>
+    <td class="num">${num(e.rowCount)}</td><td class="num">${num(e.bytes)}</td><td>${when(e.createdAt)}</td><td class="muted">${esc(short(e.error, 60))}</td>
+    <td>${e.downloadable ? `<button data-action="download" data-export="${esc(e.exportId)}">Download</button>` : ""}</td></tr>`).join("");
+  return `<h1>Exports</h1><div class="card"><table><thead><tr><th>Export</th><th>Publisher</th><th>Format</th><th>Dates</th><th>Status</th><th class="num">Rows</th><th class="num">Bytes</th><th>Created</th><th>Error</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+// Routing, refresh, sign-in ---------------------------------------------------------------
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  switch (parts[0]) {
+    case "queue": return { nav: "queues", draw: () => queueView(parts[1], parts[2]) };
+    case "job": return { nav: "queues", draw: () => jobView(parts[1], parts[2]) };
+    case "failed": return { nav: "failed", draw: failedView };
+    case "schedules": return { nav: "schedules", draw: schedulesView };
+    case "pipelines": return { nav: "pipelines", draw: pipelinesView };
+    case "pipeline": return { nav: "pipelines", draw: () => pipelineView(parts[1]) };
+    case "exports": return { nav: "exports", draw: exportsView };
+    default: return { nav: "queues", draw: queuesView };
+  }
+}
+
+let drawing = false;
+async function refresh() {
+  if (!sessionStorage.getItem(TOKEN_KEY) || drawing) return;
+  const active = document.activeElement;
+  if (active && active.closest && active.closest("#view") && ["INPUT", "SELECT"].includes(active.tagName)) return;  // not while typing
+  drawing = true;
+  const current = route();
+  document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("current", a.dataset.nav === current.nav));
+  const keep = { status: $("#clean-status")?.value, grace: $("#clean-grace")?.value };
+  try {
+    const html = await current.draw();
+    view.innerHTML = html;
+    if (keep.status && $("#clean-status")) { $("#clean-status").value = keep.status; $("#clean-grace").value = keep.grace; }
+    $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (error) {
+    if (error.status !== 401) view.innerHTML = `<div class="card"><h1>${error.status === 404 ? "Not found" : "Something went wrong"}</h1><p class="error">${esc(error.message)}</p><p><a href="#/">Back to the queues</a></p></div>`;
+  } finally {
+    drawing = false;
+  }
+  health();
+}
+
+async function health() {
+  try {
+    const report = await (await fetch("/health")).json();
+    const badge = $("#health");
+    badge.textContent = report.status;
+    badge.className = `badge ${report.status}`;
+    badge.title = Object.entries(report.services).map(([name, s]) => `${name}: ${s.status}`).join("\n");
+  } catch (error) { /* the next refresh tries again */ }
+}
+
+async function signIn(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+  try {
+    await api("queues/metrics");
+  } catch (error) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    throw error;
+  }
+  role = (await api("whoami")).role;
+  sessionStorage.setItem(TOKEN_KEY + ".role", role);
+  showApp();
+}
+
+function signOut(message = "") {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(TOKEN_KEY + ".role");
+  clearInterval(timer);
+  $("#nav").hidden = $("#session").hidden = true;
+  view.innerHTML = "";
+  $("#sign-in").hidden = false;
+  $("#sign-in-error").textContent = message;
+}
+
+function showApp() {
+  role = sessionStorage.getItem(TOKEN_KEY + ".role") || "read";
+  $("#sign-in").hidden = true;
+  $("#nav").hidden = $("#session").hidden = false;
+  $("#role").textContent = `${role} token`;
+  $("#refresh-seconds").textContent = REFRESH_MS / 1000;
+  clearInterval(timer);
+  timer = setInterval(refresh, REFRESH_MS);
+  refresh();
+}
+
+$("#sign-in-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await signIn($("#token").value.trim());
+    $("#token").value = "";
+  } catch (error) {
+    $("#sign-in-error").textContent = error.status === 401 ? "That token is not valid." : error.message;
+  }
+});
+$("#sign-out").addEventListener("click", () => signOut());
+view.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (button) act(button);
+});
+window.addEventListener("hashchange", refresh);
+
+if (sessionStorage.getItem(TOKEN_KEY)) showApp(); else signOut();

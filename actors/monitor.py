@@ -1,7 +1,8 @@
 """The alerts monitor: periodiq sends it every minute (MONITOR_INTERVAL).
 
 It checks every alert threshold, notifies what crossed and what recovered (once, however
-many monitors run), and drops dead letters older than DEAD_LETTER_TTL.
+many monitors run), drops dead letters older than DEAD_LETTER_TTL, and settles job records
+that a killed worker left unfinished (`control.reconcile`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from periodiq import cron
 
 from actors._base import JobPayload, job_actor
-from control import dead_letters
+from control import dead_letters, reconcile
 from observability import alerts
 from settings import get_settings
 
@@ -29,4 +30,4 @@ class MonitorRequest(JobPayload):
 )
 def monitor(request: MonitorRequest) -> dict[str, Any]:
     changes = alerts.run_monitor()
-    return {**changes, "deadLettersPruned": dead_letters.prune()}
+    return {**changes, "deadLettersPruned": dead_letters.prune(), "jobsReconciled": reconcile.reconcile()}

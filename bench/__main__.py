@@ -82,6 +82,7 @@ def main() -> None:
             "≥ 0.8x",
         )
     )
+    rows.append(_per_job_row(full, bare))
     rows.append(_priority_row(env))
     rows.append(_rate_limit_row(env))
     rows.extend(_export_rows(env))
@@ -93,6 +94,26 @@ def main() -> None:
         print(" | ".join(row))
     print(f"job store complete after the drain: median {statistics.median(lags):.2f} s")
     _write_markdown(header, rows, lags)
+
+
+def _per_job_row(full: list[throughput.Run], bare: list[throughput.Run]) -> tuple[str, str, str, str, str]:
+    def figures(runs: list[throughput.Run]) -> str:
+        median = statistics.median
+        return (
+            f"{median(r.redis_commands for r in runs):.2f} Redis commands, "
+            f"{median(r.pg_transactions for r in runs):.3f} PostgreSQL transactions, "
+            f"{median(r.pg_rows for r in runs):.2f} rows written, "
+            f"{median(r.cpu_ms for r in runs):.3f} ms worker CPU"
+        )
+
+    cpu = statistics.median(f.cpu_ms / b.cpu_ms for f, b in zip(full, bare, strict=True))
+    return (
+        "cost per no-op job (enqueue to ack, store included)",
+        figures(full),
+        figures(bare),
+        f"{cpu:.2f}x CPU",
+        "docs/capacity.md",
+    )
 
 
 def _priority_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:

@@ -29,6 +29,47 @@ class Run:
     enqueue_per_s: float
     drain_per_s: float
     store_lag_s: float | None = None
+    #: Per job, enqueue to acknowledgement (and the store's write): Redis commands, PostgreSQL
+    #: transactions and rows written, worker CPU milliseconds.
+    redis_commands: float = 0.0
+    pg_transactions: float = 0.0
+    pg_rows: float = 0.0
+    cpu_ms: float = 0.0
+
+
+def _redis_calls(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(int(entry["calls"]) for entry in stats.values())
+
+
+def _pg_counters() -> tuple[int, int]:
+    """(transactions committed, rows inserted + updated) of the bench database so far."""
+    from sqlalchemy import text
+
+    from db.engine import get_engine
+
+    with get_engine().connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT xact_commit, tup_inserted + tup_updated FROM pg_stat_database"
+                " WHERE datname = current_database()"
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    import psutil
+
+    total = 0.0
+    parent = psutil.Process(pid)
+    for process in [parent, *parent.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _enqueue(variant: str, jobs: int, env: dict[str, str]) -> float:
@@ -52,6 +93,9 @@ def _enqueue(variant: str, jobs: int, env: dict[str, str]) -> float:
 def run_once(variant: str, jobs: int, redis_url: str, env: dict[str, str], workers: tuple[int, int] = (2, 8)) -> Run:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
+    client.config_resetstat()
+    time.sleep(1.2)  # PostgreSQL publishes a backend's counters at most once a second
+    pg_before = _pg_counters()
     enqueue_rate = _enqueue(variant, jobs, env)
     assert client.llen("dramatiq:bench") == jobs, "enqueue lost messages"
     processes, threads = workers
@@ -63,20 +107,37 @@ def run_once(variant: str, jobs: int, redis_url: str, env: dict[str, str], worke
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    polls = 0
     try:
         while client.llen("dramatiq:bench") == jobs:
+            polls += 1
             time.sleep(0.001)
         started = time.perf_counter()
         while client.hlen("dramatiq:bench.msgs") > 0:
+            polls += 1
             time.sleep(0.002)
         drained = time.perf_counter() - started
+        commands = _redis_calls(client) - polls - 2  # our own polling, the assert's llen
+        cpu = _cpu_seconds(worker.pid)
         lag = None
         if variant == "full":
             lag = _store_lag(jobs)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
-    return Run(variant, jobs, enqueue_rate, jobs / drained, lag)
+    time.sleep(1.2)
+    pg_after = _pg_counters()
+    return Run(
+        variant,
+        jobs,
+        enqueue_rate,
+        jobs / drained,
+        lag,
+        redis_commands=commands / jobs,
+        pg_transactions=(pg_after[0] - pg_before[0]) / jobs,
+        pg_rows=(pg_after[1] - pg_before[1]) / jobs,
+        cpu_ms=1000 * cpu / jobs,
+    )
 
 
 def _store_lag(jobs: int) -> float:

@@ -77,7 +77,8 @@ class JobStore(Middleware):
         attempt = message.options.get("retries", 0)
         self._started[message.message_id] = (time.monotonic(), attempt)
         event = self._base(broker, message, "active", attempt)
-        event["started_at"] = _now()
+        admitted = message.options.pop("admitted_at", None)  # the rate limit's count of this start
+        event["started_at"] = _from_millis(admitted * 1000) if admitted else _now()
         event["worker"] = self._worker
         self.buffer.record(event)
 

@@ -11,6 +11,9 @@ A concurrency slot is released when the job ends; one held by a worker that died
 when its key expires (the queue's time limit plus a minute).
 
 It sits after `CurrentMessage` and before the job store, so a held job is never recorded as started.
+A job admitted by the rate limit is recorded as started at the very instant its start was
+counted (`options["admitted_at"]`), so the store's start times and the limiter's windows agree
+to the microsecond: no whole second of the store shows more starts than the limit.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from typing import Any
 
 from dramatiq import Middleware
@@ -37,14 +41,34 @@ PREFIX = "adjobs:limits:"
 CONCURRENCY_RETRY_MS = (250, 1500)
 
 
+class AdmissionWindow(WindowRateLimiter):
+    """Dramatiq's window limiter counting a start in the window of a given instant."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._at = threading.local()
+
+    def acquire_at(self, now: float) -> bool:
+        self._at.value = now
+        try:
+            return bool(self._acquire())
+        finally:
+            self._at.value = None
+
+    def _get_keys(self) -> list[str]:
+        now = getattr(self._at, "value", None)
+        timestamp = int(time.time() if now is None else now)
+        return [f"{self.key}@{timestamp - i}" for i in range(self.window)]
+
+
 class QueueLimits(Middleware):
     def __init__(self, backend: RateLimiterBackend) -> None:
         self.backend = backend
-        self._limiters: dict[str, tuple[ConcurrentRateLimiter | None, WindowRateLimiter | None]] = {}
+        self._limiters: dict[str, tuple[ConcurrentRateLimiter | None, AdmissionWindow | None]] = {}
         self._held_slots: dict[str, ConcurrentRateLimiter] = {}
         self._lock = threading.Lock()
 
-    def limiters(self, queue: str) -> tuple[ConcurrentRateLimiter | None, WindowRateLimiter | None]:
+    def limiters(self, queue: str) -> tuple[ConcurrentRateLimiter | None, AdmissionWindow | None]:
         limiters = self._limiters.get(queue)
         if limiters is None:
             figures = get_settings().queue(queue)
@@ -59,7 +83,7 @@ class QueueLimits(Middleware):
                 else None
             )
             window = (
-                WindowRateLimiter(
+                AdmissionWindow(
                     self.backend, f"{PREFIX}rate:{queue}", limit=figures.rate_limit, window=figures.rate_window
                 )
                 if figures.rate_limit
@@ -75,11 +99,14 @@ class QueueLimits(Middleware):
             return
         if concurrent is not None and not concurrent._acquire():
             self._hold(broker, message, queue, "concurrency", random.randint(*CONCURRENCY_RETRY_MS))
-        if window is not None and not window._acquire():
+        now = time.time()
+        if window is not None and not window.acquire_at(now):
             if concurrent is not None:
                 concurrent._release()
             delay = random.randint(window.window_millis // 8, window.window_millis // 2)
             self._hold(broker, message, queue, "rate limit", max(delay, 100))
+        if window is not None:
+            message.options["admitted_at"] = now
         if concurrent is not None:
             with self._lock:
                 self._held_slots[message.message_id] = concurrent

@@ -33,3 +33,52 @@ def test_a_killed_workers_jobs_complete_on_another_worker(redis_client):
     assert len(finished) == len(ids)  # each job finished exactly once (the killed runs never finished)
     # The broker heartbeat (5 s) ages, then a maintenance pass (every second) returns the messages.
     assert recovered_in < 30, f"took {recovered_in:.0f} s"
+
+
+def _rewind(job_id: str, state: str) -> None:
+    """What a SIGKILL does to the write-behind store: the job's last events never arrive."""
+    from sqlalchemy import text
+
+    from db import jobstore
+    from db.engine import get_engine
+
+    with get_engine().begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE jobs SET state = :state, seq = :seq, updated_at = now() - interval '10 minutes' WHERE id = :id"
+            ),
+            {"state": state, "seq": jobstore.seq_for(state, 0), "id": job_id},
+        )
+
+
+def test_records_a_killed_worker_left_unfinished_are_settled_from_the_broker(redis_client):
+    from control.reconcile import reconcile
+    from tests.support.sample_actors import refuses
+
+    finished = [probe.send(key="reconcile:runs").message_id for _ in range(3)]
+    dead = refuses.send(key="reconcile").message_id
+    with processes.worker_process("tests.support.sample_actors", processes=1, threads=2):
+        for job_id in finished:
+            store.wait_for_state(job_id, "completed")
+        store.wait_for_state(dead, "dead")
+    still_waiting = probe.send(key="reconcile:later").message_id  # no worker: it stays in the queue
+    assert store.job(still_waiting)["state"] == "waiting"  # recorded (the producer's buffer flushed)
+    for job_id in finished:
+        _rewind(job_id, "active")
+    _rewind(dead, "active")
+    _rewind(still_waiting, "waiting")
+
+    assert reconcile(min_age_seconds=60) == {"checked": 5, "completed": 3, "dead": 1}
+    for job_id in finished:
+        row = store.job(job_id)
+        assert (
+            row["state"] == "completed"
+            and row["progress"] == 100
+            and "outcome read from the broker" in row["result"]["note"]
+        )
+    assert store.job(dead)["state"] == "dead" and "can never succeed" in store.job(dead)["error"]
+    assert store.job(still_waiting)["state"] == "waiting"
+    assert reconcile(min_age_seconds=60) == {"checked": 1, "completed": 0, "dead": 0}  # settled once
+
+    with processes.worker_process("tests.support.sample_actors", processes=1, threads=2):
+        assert store.wait_for_state(still_waiting, "completed")["state"] == "completed"

@@ -1,0 +1,86 @@
+"""Job records a dead process left behind, set right from what the broker still holds.
+
+The job store is written behind (each process folds events in memory and writes them every
+0.2 s), so a worker killed with SIGKILL takes its last fraction of a second of events with
+it: jobs it finished still read `active` or `waiting`. The broker knows better. On Redis a
+message stays in its queue's `.msgs` hash (or the delay queue's) until it is acknowledged,
+and a dead-lettered one moves to `.XQ.msgs`. So a record that has not moved for a while and
+whose message is in none of them was acknowledged: it completed. One in `.XQ` is dead. One
+still in `.msgs` is waiting, or held by a worker whose unacknowledged messages the broker
+gives back (`BROKER_HEARTBEAT_TIMEOUT`): it runs again and writes its own record.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select, update
+
+from db import jobstore
+from db.engine import get_engine
+from db.models import JobRecord
+from db.store_buffer import get_buffer
+from observability import queue_state
+
+logger = logging.getLogger(__name__)
+
+#: States a live job moves out of by itself; a record stuck in one is a candidate.
+UNSETTLED = ("waiting", "active", "failed")
+NOTE = "finished while its worker died before recording it; outcome read from the broker"
+
+
+def reconcile(min_age_seconds: float | None = None, limit: int = 5000) -> dict[str, int]:
+    """Settle records unchanged for `min_age_seconds` (default: twice the broker heartbeat timeout)."""
+    broker = queue_state.broker()
+    client = getattr(broker, "client", None)
+    if client is None:  # the in-memory broker of the embedded default: nothing outlives its process
+        return {"checked": 0, "completed": 0, "dead": 0}
+    if min_age_seconds is None:
+        min_age_seconds = max(2 * broker.heartbeat_timeout / 1000, 60)
+    get_buffer().flush(timeout=2.0)
+    before = datetime.now(UTC) - timedelta(seconds=min_age_seconds)
+    table = JobRecord.__table__
+    with get_engine().connect() as connection:
+        rows = connection.execute(
+            select(table.c.id, table.c.queue, table.c.state, table.c.seq, table.c.attempts, table.c.broker_ref)
+            .where(and_(table.c.state.in_(UNSETTLED), table.c.updated_at < before, table.c.broker_ref.is_not(None)))
+            .order_by(table.c.updated_at)
+            .limit(limit)
+        ).all()
+    if not rows:
+        return {"checked": 0, "completed": 0, "dead": 0}
+    namespace = broker.namespace
+    pipe = client.pipeline(transaction=False)
+    for row in rows:
+        for suffix in ("", ".DQ", ".XQ"):
+            pipe.hexists(f"{namespace}:{row.queue}{suffix}.msgs", row.broker_ref)
+    found = pipe.execute()
+    outcome: dict[str, list[Any]] = {"completed": [], "dead": []}
+    for index, row in enumerate(rows):
+        queued, delayed, dead = found[3 * index : 3 * index + 3]
+        if dead:
+            outcome["dead"].append(row)
+        elif not queued and not delayed:
+            outcome["completed"].append(row)
+    with get_engine().begin() as connection:
+        for state, settled in outcome.items():
+            for row in settled:
+                # Only if nothing newer arrived meanwhile (the seq it was read with still stands).
+                connection.execute(
+                    update(table)
+                    .where(and_(table.c.id == row.id, table.c.seq == row.seq))
+                    .values(
+                        state=state,
+                        seq=jobstore.seq_for(state, max(row.attempts, 1)),
+                        finished_at=datetime.now(UTC),
+                        progress=100 if state == "completed" else table.c.progress,
+                        error=table.c.error if state == "dead" else None,
+                        result={"note": NOTE} if state == "completed" else table.c.result,
+                    )
+                )
+    counts = {"checked": len(rows), "completed": len(outcome["completed"]), "dead": len(outcome["dead"])}
+    if counts["completed"] or counts["dead"]:
+        logger.warning("Job store reconciled: %s", counts)
+    return counts

@@ -30,6 +30,8 @@ import dramatiq.brokers.redis as dramatiq_redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 
+from brokers.signals import QuickSignals
+
 LANES = 10
 NORMAL = 5
 
@@ -149,7 +151,7 @@ def patched_dispatch_script() -> str:
 _SCRIPT = patched_dispatch_script()
 
 
-class PriorityRedisBroker(RedisBroker):
+class PriorityRedisBroker(QuickSignals, RedisBroker):
     """`RedisBroker` whose queues hand out the most urgent message first."""
 
     def __init__(self, *args: Any, maintenance_interval: float = 10.0, **kwargs: Any) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from psycopg.types.json import Jsonb
+from sqlalchemy import Connection, bindparam, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.models import JobRecord
@@ -96,12 +97,9 @@ def _insert_for(connection: Connection):  # type: ignore[no-untyped-def]
     return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
-def upsert_jobs(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write a batch of coalesced job rows (one per id) in one statement."""
-    if not rows:
-        return
+def _upsert_statement(connection: Connection) -> Any:
     table = JobRecord.__table__
-    stmt = _insert_for(connection)(table)
+    stmt = _insert_for(connection)(table).values({column: bindparam(column) for column in COLUMNS})
     new = stmt.excluded
     newer = new.seq >= table.c.seq
     updates: dict[str, Any] = {
@@ -116,8 +114,34 @@ def upsert_jobs(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         updates[column] = case((newer, func.coalesce(new[column], table.c[column])), else_=table.c[column])
     for column in REPLACED:
         updates[column] = case((newer, new[column]), else_=table.c[column])
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.id], set_=updates)
-    connection.execute(stmt, [{column: row.get(column) for column in COLUMNS} for row in rows])
+    return stmt.on_conflict_do_update(index_elements=[table.c.id], set_=updates)
+
+
+#: The upsert compiled once per process for PostgreSQL: batches go to psycopg as they are.
+_PG_UPSERT: str | None = None
+JSON_COLUMNS = ("payload", "result")
+
+
+def upsert_jobs(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write a batch of coalesced job rows (one per id) in one statement."""
+    global _PG_UPSERT
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        connection.execute(
+            _upsert_statement(connection), [{column: row.get(column) for column in COLUMNS} for row in rows]
+        )
+        return
+    if _PG_UPSERT is None:
+        _PG_UPSERT = str(_upsert_statement(connection).compile(dialect=connection.dialect))
+    params = []
+    for row in rows:
+        values = {column: row.get(column) for column in COLUMNS}
+        for column in JSON_COLUMNS:
+            if values[column] is not None:
+                values[column] = Jsonb(values[column])
+        params.append(values)
+    connection.exec_driver_sql(_PG_UPSERT, params)
 
 
 def get_job(connection: Connection, job_id: str) -> dict[str, Any] | None:

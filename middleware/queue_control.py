@@ -38,6 +38,7 @@ class QueueControl(Middleware):
         self._paused: set[str] = set()
         self._cancelled: set[str] = set()
         self._worker: dramatiq.Worker | None = None
+        self._paused_here: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -52,13 +53,18 @@ class QueueControl(Middleware):
         for name, consumer in list(worker.consumers.items()):
             if name.endswith(".DQ"):
                 continue  # delayed jobs keep falling due into their (paused) queue
-            should_pause = name in self._paused
-            if should_pause and not consumer.paused:
-                consumer.pause()
-                logger.info("queue %s paused: this worker stops starting its jobs", name)
-            elif not should_pause and consumer.paused:
-                consumer.resume()
-                logger.info("queue %s resumed", name)
+            # Only consumers this middleware paused are resumed here: a pause of the whole
+            # worker (Worker.pause) is not ours to undo.
+            if name in self._paused:
+                if not consumer.paused:
+                    consumer.pause()
+                    logger.info("queue %s paused: this worker stops starting its jobs", name)
+                self._paused_here.add(name)
+            elif name in self._paused_here:
+                self._paused_here.discard(name)
+                if consumer.paused:
+                    consumer.resume()
+                    logger.info("queue %s resumed", name)
 
     def _poll(self) -> None:
         while not self._stop.wait(POLL_SECONDS):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import exports, priority, rate_limit, throughput
+from bench import aggregation, exports, priority, rate_limit, throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -86,6 +86,7 @@ def main() -> None:
     rows.append(_priority_row(env))
     rows.append(_rate_limit_row(env))
     rows.extend(_export_rows(env))
+    rows.extend(_aggregation_rows(env))
     lags = [r.store_lag_s or 0.0 for r in full]
     print()
     header = ("figure", "ours (median, range)", "anchor (median, range)", "ratio", "target")
@@ -114,6 +115,32 @@ def _per_job_row(full: list[throughput.Run], bare: list[throughput.Run]) -> tupl
         f"{cpu:.2f}x CPU",
         "docs/capacity.md",
     )
+
+
+def _aggregation_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
+    events = aggregation.seed()
+    rows = []
+    for days, runs in ((1, RUNS), (aggregation.DAYS, 1)):
+        results = [aggregation.run_once(days, env["DATABASE_URL"]) for _ in range(runs)]
+        ratios = [r.ratio for r in results]
+        ours = [round(r.ours_s, 2) for r in results]
+        psql = [round(r.anchor_s, 2) for r in results]
+        print(f"aggregation {days} day(s): ours {ours} s, psql {psql} s", flush=True)
+        rows.append(
+            (
+                f"daily rollups of {days} day(s), {events * days // aggregation.DAYS:,} events, seconds"
+                + (" (one run)" if runs == 1 else ""),
+                _median_range_s([r.ours_s for r in results]),
+                _median_range_s([r.anchor_s for r in results]) + " (same statement by psql, default settings)",
+                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+                "≤ 1.1x (goal 0.5x)",
+            )
+        )
+    return rows
+
+
+def _median_range_s(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def _priority_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:

@@ -43,11 +43,15 @@ def seed(rows: int) -> None:
     from db.engine import get_engine
     from db.events import SeedPlan, seed_events
 
+    window = {"p": PUBLISHER, "a": START, "b": START + timedelta(days=DAYS)}
     with get_engine().begin() as connection:
-        have = connection.execute(text("SELECT count(*) FROM ad_events WHERE publisher_id = :p"), {"p": PUBLISHER})
+        have = connection.execute(
+            text("SELECT count(*) FROM ad_events WHERE publisher_id = :p AND ts >= :a AND ts < :b"), window
+        )
         if have.scalar_one() == rows:
             return
-        connection.execute(text("TRUNCATE ad_events"))
+        # Only this figure's days: the aggregation figures keep their own events.
+        connection.execute(text("DELETE FROM ad_events WHERE ts >= :a AND ts < :b"), window)
         seed_events(connection, SeedPlan(start=START, days=DAYS, rows_per_day=rows // DAYS, publishers=1))
         connection.execute(text("ANALYZE ad_events"))
 

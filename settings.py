@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     broker_heartbeat_timeout: float = Field(default=60.0, ge=5)  # seconds
     # Each process returns dead connections' messages for a queue at least this often.
     broker_maintenance_interval: float = Field(default=10.0, gt=0)  # seconds
+    # Messages each worker process fetches ahead per queue (Dramatiq's default: threads * 2).
+    worker_prefetch: int = Field(default=64, ge=0, le=65535)
     worker_heartbeat_interval: float = Field(default=10.0, gt=0)  # seconds
     worker_heartbeat_timeout: float = Field(default=30.0, gt=0)  # seconds without one: the worker is gone
     metrics_flush_interval: float = Field(default=1.0, gt=0)  # seconds between a process's metric flushes

@@ -40,6 +40,7 @@ from middleware.queue_control import QueueControl
 from middleware.queue_limits import QueueLimits
 from middleware.resources import ProcessResources
 from middleware.results import JobResults
+from middleware.worker_tuning import WorkerTuning
 from settings import Settings
 
 
@@ -67,6 +68,8 @@ def build_middleware(settings: Settings) -> list[Middleware]:
     return [
         # Process resources: engines and clients made after boot, never inherited across a fork.
         ProcessResources(),
+        # Prefetch depth and the worker's in-memory queue ordered by message priority.
+        WorkerTuning(),
         # Observability: job id, queue and actor on every log line (first in, last out); heartbeats.
         LogContext(),
         WorkerHeartbeat(),

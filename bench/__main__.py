@@ -149,11 +149,11 @@ def _priority_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:
     waiting = [r.waiting_at_send for r in runs]
     print(f"priority: CRITICAL started after {overtaken} LOW jobs ({waiting} waiting when sent)", flush=True)
     return (
-        "CRITICAL job sent behind 1,000 LOW (1 process, 1 thread): LOW jobs started before it",
+        "CRITICAL job sent behind 1,000 LOW (1 process, 1 thread, prefetch 64): LOW jobs started before it",
         f"{statistics.median(overtaken):.0f} ({min(overtaken)}-{max(overtaken)})",
         f"{statistics.median(waiting):.0f} (bare Dramatiq: FIFO, every job queued before it)",
         "n/a",
-        "≤ prefetch (2), goal 0",
+        "≤ prefetch (64), goal 0",
     )
 
 

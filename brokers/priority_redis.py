@@ -151,6 +151,25 @@ def patched_dispatch_script() -> str:
 _SCRIPT = patched_dispatch_script()
 
 
+class _PriorityConsumer(dramatiq_redis._RedisConsumer):
+    """Dramatiq's Redis consumer, which looks again soon when its prefetch is full.
+
+    Dramatiq's consumer treats "prefetch full" like "queue empty" and backs off up to its
+    idle timeout (a second) before it looks again; an urgent message sent meanwhile waits
+    that long in Redis while the worker runs the less urgent ones it holds. Here a full
+    prefetch is checked every few milliseconds (no Redis call), so the urgent message is
+    fetched as soon as a slot frees, and the worker's queue (ordered by priority) runs it next.
+    """
+
+    FULL_RECHECK_SECONDS = 0.005
+
+    def __next__(self) -> Any:
+        if not self.message_cache and self.outstanding_message_count >= self.prefetch:
+            time.sleep(self.FULL_RECHECK_SECONDS)
+            return None
+        return super().__next__()
+
+
 class PriorityRedisBroker(QuickSignals, RedisBroker):
     """`RedisBroker` whose queues hand out the most urgent message first."""
 
@@ -161,6 +180,10 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         self.maintenance_interval = maintenance_interval
         self._queue = threading.local()
         self._maintained: dict[str, float] = {}
+
+    @property
+    def consumer_class(self) -> type[dramatiq_redis._RedisConsumer]:
+        return _PriorityConsumer
 
     def _dispatch(self, command: str) -> Any:
         upstream = super()._dispatch(command)

@@ -8,9 +8,9 @@ attempts, backoff) are nested settings, overridable one by one, for example
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The queue names of CONTRACT.md, in the order operators see them.
@@ -39,17 +39,43 @@ class QueueSettings(BaseModel):
     time_limit: int = Field(default=600_000, ge=1000)  # ms per attempt
 
 
+#: CONTRACT.md's queues table: the figures a queue has unless the environment changes one of them.
+QUEUE_DEFAULTS: dict[str, dict[str, int]] = {
+    "analytics_aggregation": {"concurrency": 3, "rate_limit": 10, "time_limit": 3_600_000},
+    "data_export": {"concurrency": 2, "rate_limit": 20, "time_limit": 3_600_000},
+    "report_generation": {"concurrency": 2},
+    "metrics_calculation": {"concurrency": 5},
+    "cache_warming": {"concurrency": 3},
+    "cleanup": {"concurrency": 1, "max_attempts": 1, "time_limit": 3_600_000},
+}
+
+
 class QueuesSettings(BaseModel):
-    """Per-queue figures, CONTRACT.md's queues table; other queues may be added the same way."""
+    """Per-queue figures, CONTRACT.md's queues table; other queues may be added the same way.
+
+    Setting one figure (`QUEUES__DATA_EXPORT__RATE_LIMIT=40`) keeps the queue's other figures.
+    """
 
     model_config = ConfigDict(extra="allow")
 
-    analytics_aggregation: QueueSettings = QueueSettings(concurrency=3, rate_limit=10, time_limit=3_600_000)
-    data_export: QueueSettings = QueueSettings(concurrency=2, rate_limit=20, time_limit=3_600_000)
-    report_generation: QueueSettings = QueueSettings(concurrency=2)
-    metrics_calculation: QueueSettings = QueueSettings(concurrency=5)
-    cache_warming: QueueSettings = QueueSettings(concurrency=3)
-    cleanup: QueueSettings = QueueSettings(concurrency=1, max_attempts=1, time_limit=3_600_000)
+    analytics_aggregation: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["analytics_aggregation"])
+    data_export: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["data_export"])
+    report_generation: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["report_generation"])
+    metrics_calculation: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["metrics_calculation"])
+    cache_warming: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["cache_warming"])
+    cleanup: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["cleanup"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_the_other_figures(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, defaults in QUEUE_DEFAULTS.items():
+            given = merged.get(name)
+            if isinstance(given, dict):
+                merged[name] = {**defaults, **given}
+        return merged
 
 
 def _split_csv(value: object) -> object:

@@ -1,11 +1,14 @@
-"""Our defaults for a worker: a deeper prefetch, and its in-memory queue ordered by message priority.
+"""Our defaults for a worker: prefetch per queue, and its in-memory queue ordered by message priority.
 
 Dramatiq fetches `threads * 2` messages per queue by default and orders what it fetched by
-actor priority only. A deeper prefetch (`WORKER_PREFETCH`, default 64) halves the fetch round
-trips per job; with it, a worker holds more messages in memory, so its work queue also orders
-them by each message's priority (CRITICAL=1 ... BACKGROUND=10, after the actor's own): a
-CRITICAL job fetched behind LOW ones still starts first. `dramatiq_queue_prefetch` in the
-environment, Dramatiq's own setting, wins over ours.
+actor priority only. Here a queue without a cluster-wide concurrency limit prefetches
+`WORKER_PREFETCH` (default 64: half the fetch round trips per short job), and a queue with one
+prefetches no more than that limit, since a worker could not start more of its jobs at once
+anyway and would only hold them back from other workers (`cleanup` prefetches 1). With a deep
+prefetch a worker holds more messages in memory, so its work queue orders them by each
+message's priority (CRITICAL=1 ... BACKGROUND=10, after the actor's own): a CRITICAL job
+fetched behind LOW ones still starts first. `dramatiq_queue_prefetch` in the environment,
+Dramatiq's own setting, replaces `WORKER_PREFETCH`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dramatiq.broker import Broker
 from dramatiq.worker import _WorkQueueItem
 
 from brokers.priority_redis import lane_of
+from observability.naming import canonical_queue
 from settings import get_settings
 
 
@@ -33,9 +37,28 @@ class MessagePriorityQueue(PriorityQueue):  # type: ignore[type-arg]
         super()._put(item)
 
 
+def queue_prefetch(queue_name: str, default: int) -> int:
+    """Messages a worker fetches ahead for `queue_name`: `default`, capped by the queue's concurrency."""
+    concurrency = get_settings().queue(canonical_queue(queue_name)).concurrency
+    return max(1, min(default, concurrency)) if concurrency else default
+
+
 class WorkerTuning(Middleware):
     def before_worker_boot(self, broker: Broker, worker: dramatiq.Worker) -> None:
         prefetch = get_settings().worker_prefetch
         if prefetch and not os.getenv("dramatiq_queue_prefetch"):  # noqa: SIM112 (Dramatiq's own name)
             worker.queue_prefetch = prefetch
         worker.work_queue = MessagePriorityQueue()
+        default = worker.queue_prefetch
+        add_consumer = worker._add_consumer
+
+        def add_consumer_with_prefetch(queue_name: str, *, delay: bool = False) -> None:
+            if delay:  # delay queues keep Dramatiq's deep prefetch: their messages only wait for their time
+                return add_consumer(queue_name, delay=True)
+            worker.queue_prefetch = queue_prefetch(queue_name, default)
+            try:
+                add_consumer(queue_name)
+            finally:
+                worker.queue_prefetch = default
+
+        worker._add_consumer = add_consumer_with_prefetch  # type: ignore[method-assign]

@@ -170,3 +170,27 @@ def test_queue_stats_and_job_views(redis_client):
     assert view["processedOn"] is not None and view["finishedOn"] >= view["processedOn"]
     with pytest.raises(service.JobNotFound):
         service.get_job("cleanup", ids[0])
+
+
+def test_progress_is_visible_while_jobs_run_on_two_processes(redis_client):
+    from tests.support.sample_actors import slow_steps
+
+    with worker():
+        ids = [slow_steps.send(key=f"progress-{n}", steps=5, step_seconds=0.4).message_id for n in range(2)]
+        seen: dict[str, list[float]] = {job_id: [] for job_id in ids}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            rows = {job_id: store.job(job_id) for job_id in ids}
+            for job_id, row in rows.items():
+                if row["state"] == "active":
+                    seen[job_id].append(row["progress"])
+            if all(row["state"] == "completed" for row in rows.values()):
+                break
+            time.sleep(0.1)
+    workers_used = {store.job(job_id)["worker"] for job_id in ids}
+    for job_id, values in seen.items():
+        partial = [value for value in values if 0 < value < 100]
+        assert partial, f"no progress between 0 and 100 seen while {job_id} ran: {values}"
+        assert partial == sorted(partial), "progress went backwards"
+        assert store.job(job_id)["progress"] == 100
+    assert all(worker_id for worker_id in workers_used)

@@ -29,7 +29,8 @@ def _value(samples: dict, name: str, **labels: str) -> float:
 
 def test_metrics_totals_equal_the_jobs_sent_under_two_worker_processes():
     # Given 60 jobs that succeed (50 ms each) and 4 that fail every attempt, sent to two worker processes
-    with dramatiq_worker(processes=2, threads=4) as worker:
+    # (a shallow prefetch, so neither process takes the whole batch and both run jobs)
+    with dramatiq_worker(processes=2, threads=4, env={"WORKER_PREFETCH": "4"}) as worker:
         worker.wait_ready(processes=2)
         ok = [nap.send(key=f"ok-{i}", seconds=0.05) for i in range(60)]
         bad = [flaky.send(key=f"bad-{i}", fail_times=99) for i in range(4)]

@@ -18,6 +18,8 @@ COMPOSE_FILE = ROOT / "docker" / "compose.yml"
 ENV_EXAMPLE = ROOT / "docker" / ".env.example"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 CONTRACT = ROOT.parent / "shared" / "CONTRACT.md"
+#: The sections read here, kept in the repository for checkouts without CONTRACT.md beside them.
+CONTRACT_EXCERPT = Path(__file__).with_name("contract_excerpt.md")
 
 
 class ComposeMissing(RuntimeError):
@@ -73,8 +75,8 @@ def compose_config(compose: Compose, *extra: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-def contract_section(title: str) -> str:
-    text = CONTRACT.read_text()
+def contract_section(title: str, source: Path | None = None) -> str:
+    text = (source or (CONTRACT if CONTRACT.exists() else CONTRACT_EXCERPT)).read_text()
     match = re.search(rf"^## {re.escape(title)}\b.*?$(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
     if match is None:
         raise AssertionError(f"CONTRACT.md has no section {title!r}")

@@ -17,8 +17,6 @@ LONG_RUNNING = ("redis", "postgres", "worker", "beat-1", "beat-2", "api")
 
 @pytest.fixture(scope="module")
 def command(tmp_path_factory: pytest.TempPathFactory) -> compose.Compose:
-    if not compose.CONTRACT.exists():
-        pytest.skip(f"CONTRACT.md is not beside the checkout ({compose.CONTRACT})")
     try:
         return compose.find_compose(tmp_path_factory.mktemp("compose"))
     except compose.ComposeMissing as error:
@@ -37,6 +35,14 @@ def services(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _settings_names() -> set[str]:
     return {name.upper() for name in Settings.model_fields}
+
+
+def test_the_kept_excerpt_of_the_contract_matches_contract_md():
+    if not compose.CONTRACT.exists():
+        pytest.skip(f"CONTRACT.md is not beside the checkout ({compose.CONTRACT}): the excerpt stands in for it")
+    for title in ("Processes", "Settings", "CLI"):
+        kept = compose.contract_section(title, compose.CONTRACT_EXCERPT)
+        assert kept.strip() == compose.contract_section(title, compose.CONTRACT).strip(), title
 
 
 def test_compose_declares_the_servers_the_migration_the_workers_two_beats_and_the_api(services):

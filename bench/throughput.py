@@ -90,6 +90,26 @@ def _enqueue(variant: str, jobs: int, env: dict[str, str]) -> float:
     return jobs / float(out.stdout.strip().splitlines()[-1])
 
 
+def bulk_enqueue_rate(jobs: int, redis_url: str, env: dict[str, str]) -> float:
+    """Jobs/s of one `send_many()` of `jobs` no-op jobs (validated, recorded, pipelined)."""
+    redis.Redis.from_url(redis_url).flushdb()
+    code = (
+        "import time\n"
+        "from bench.full_app import noop\n"
+        "from db.store_buffer import get_buffer\n"
+        f"payloads = [{{'n': i}} for i in range({jobs})]\n"
+        "t = time.perf_counter()\n"
+        "noop.send_many(payloads)\n"
+        "elapsed = time.perf_counter() - t\n"
+        "get_buffer().flush(timeout=120)\n"
+        "print(elapsed)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    count = redis.Redis.from_url(redis_url).llen("dramatiq:bench")
+    assert count == jobs, f"send_many enqueued {count} of {jobs}"
+    return jobs / float(out.stdout.strip().splitlines()[-1])
+
+
 def run_once(variant: str, jobs: int, redis_url: str, env: dict[str, str], workers: tuple[int, int] = (2, 8)) -> Run:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()

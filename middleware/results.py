@@ -7,13 +7,34 @@ here, not something to warn about on every message as Dramatiq's own Results doe
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.results import Results
 
 
+class _KeptResultsNotice(logging.Filter):
+    """Drops Dramatiq's "returned a value ... you haven't added the Results middleware" warning.
+
+    Dramatiq looks for its `Results` class by exact type, so this subclass goes unseen and every
+    job that returns a summary would log that its value was discarded, which is not true here.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Actor '%s' returned a value that is not None")
+
+
+_NOTICE_FILTER = _KeptResultsNotice()
+
+
 class JobResults(Results):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        worker_logger = logging.getLogger("dramatiq.worker.WorkerThread")
+        if _NOTICE_FILTER not in worker_logger.filters:
+            worker_logger.addFilter(_NOTICE_FILTER)
+
     def after_process_message(
         self,
         broker: Broker,

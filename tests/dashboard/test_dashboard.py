@@ -40,12 +40,14 @@ def free_port() -> int:
 @pytest.fixture
 def server() -> Iterator[str]:
     port = free_port()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    log = (SHOTS / "api.log").open("wb")  # uvicorn's access log: a file, never a pipe nobody reads
     process = subprocess.Popen(
         [str(BIN / "jobsctl"), "api", "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, "API_ADMIN_TOKENS": ADMIN, "API_READ_TOKENS": READER},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -56,7 +58,7 @@ def server() -> Iterator[str]:
                 break
         except httpx.HTTPError:
             pass
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else "the API exited"
+        assert process.poll() is None, (SHOTS / "api.log").read_text()[-2000:]
         assert time.monotonic() < deadline, "the API did not start"
         time.sleep(0.2)
     try:
@@ -64,6 +66,7 @@ def server() -> Iterator[str]:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+        log.close()
 
 
 @pytest.fixture

@@ -42,8 +42,9 @@ def test_two_dispatchers_at_the_same_time_enqueue_each_tick_once(only_test_sched
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(SENT) == sorted([("t-minute", datetime(2026, 11, 24, 10, 0, tzinfo=UTC)),
-                                   ("t-warm", datetime(2026, 11, 24, 10, 0, tzinfo=UTC))])
+    assert sorted(SENT) == sorted(
+        [("t-minute", datetime(2026, 11, 24, 10, 0, tzinfo=UTC)), ("t-warm", datetime(2026, 11, 24, 10, 0, tzinfo=UTC))]
+    )
     # and a later dispatch sends only the new minute
     dispatcher.dispatch(now=now + timedelta(minutes=1))
     assert [s for s in SENT if s[0] == "t-minute"][-1][1] == datetime(2026, 11, 24, 10, 1, tzinfo=UTC)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,15 +35,22 @@ def worker_process(
     env: dict[str, str] | None = None,
     extra: tuple[str, ...] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`dramatiq actors` in its own process group, stopped with SIGTERM (then SIGKILL)."""
+    """`dramatiq actors` in its own process group, stopped with SIGTERM (then SIGKILL).
+
+    Its log goes to a temporary file (`process.log_path`), never to a pipe nobody reads: a
+    full pipe would block the worker's logging, and with it its jobs.
+    """
+    log = tempfile.NamedTemporaryFile(prefix="adjobs-worker-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         dramatiq_command(*modules, processes=processes, threads=threads, extra=extra),
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,
     )
+    process.log_path = Path(log.name)  # type: ignore[attr-defined]
+    log.close()
     try:
         yield process
     finally:

@@ -1,0 +1,35 @@
+"""`send_many`: fan-out in pipelined batches, validated first, recorded like single sends."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors._base import InvalidPayload, Priority
+from brokers.priority_redis import lane_key
+from tests.support import processes, store
+from tests.support.sample_actors import echo, probe
+
+
+def test_a_batch_is_enqueued_recorded_and_run(redis_client, broker):
+    messages = echo.send_many([{"value": n, "label": f"n{n}"} for n in range(2500)])
+    assert len({m.message_id for m in messages}) == 2500
+    assert redis_client.llen(lane_key(broker.namespace, "test-jobs", Priority.NORMAL)) == 2500
+    assert store.job(messages[0].message_id)["state"] == "waiting"
+    assert store.job(messages[-1].message_id)["payload"] == {"value": 2499, "label": "n2499"}
+    with processes.worker_process("tests.support.sample_actors", processes=2, threads=4):
+        for message in messages[::250]:
+            assert (
+                store.wait_for_state(message.message_id, "completed", timeout=60)["result"]["value"]
+                == message.kwargs["value"]
+            )
+
+
+def test_one_invalid_payload_refuses_the_batch_and_enqueues_nothing(redis_client, broker):
+    with pytest.raises(InvalidPayload, match=r"payload #3: field 'value'"):
+        echo.send_many([{"value": 1}, {"value": 2}, {"value": 3}, {"value": "three"}, {"value": 5}])
+    assert redis_client.llen(lane_key(broker.namespace, "test-jobs", Priority.NORMAL)) == 0
+
+
+def test_a_batch_goes_to_the_lane_of_its_priority(redis_client, broker):
+    probe.send_many([{"key": "bulk"} for _ in range(3)], priority="HIGH")
+    assert broker.lane_lengths("limits-probe")[Priority.HIGH] == 3

@@ -52,7 +52,5 @@ def weekly_reports(tick: datetime) -> list[str]:
     with get_engine().connect() as connection:
         publishers = publisher_ids(connection)
     day = (tick - timedelta(days=7)).date().isoformat()
-    return [
-        generate_report.send(publisher_id=publisher, report_type="weekly", date=day).message_id
-        for publisher in publishers
-    ]
+    payloads = [{"publisher_id": publisher, "report_type": "weekly", "date": day} for publisher in publishers]
+    return [message.message_id for message in generate_report.send_many(payloads)]

@@ -33,3 +33,20 @@ def test_one_invalid_payload_refuses_the_batch_and_enqueues_nothing(redis_client
 def test_a_batch_goes_to_the_lane_of_its_priority(redis_client, broker):
     probe.send_many([{"key": "bulk"} for _ in range(3)], priority="HIGH")
     assert broker.lane_lengths("limits-probe")[Priority.HIGH] == 3
+
+
+def test_the_weekly_reports_schedule_fans_out_one_report_per_publisher(redis_client):
+    from datetime import UTC, date, datetime
+
+    from db.engine import get_engine
+    from db.events import SeedPlan, seed_events
+    from pipelines.scheduled import weekly_reports
+
+    with get_engine().begin() as connection:
+        seed_events(connection, SeedPlan(start=date(2026, 11, 16), days=1, rows_per_day=600, publishers=3))
+    ids = weekly_reports(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    rows = [store.job(job_id) for job_id in ids]
+    assert sorted(row["payload"]["publisher_id"] for row in rows) == ["pub-001", "pub-002", "pub-003"]
+    assert {(row["actor"], row["payload"]["report_type"], row["payload"]["date"]) for row in rows} == {
+        ("generate_report", "weekly", "2026-11-16")
+    }

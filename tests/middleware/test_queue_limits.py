@@ -59,9 +59,11 @@ def test_rate_limit_counts_starts_over_all_processes_without_burning_retries(red
         done = run_all(20, 0.0, "probe:rate", timeout=90)
     assert [job["state"] for job in done] == ["completed"] * 20
     assert all(job["attempts"] == 1 for job in done), "a job held by the rate limit must not use up an attempt"
-    starts = [start for start, _ in spans(redis_client, "probe:rate")]
-    # The limiter counts starts in one-second buckets over the window: every window of `window`
-    # whole seconds holds at most `limit` starts.
+    assert len(spans(redis_client, "probe:rate")) == 20  # each job ran once
+    # A job's start is the instant the limiter admitted it (the store's started_at). The limiter
+    # counts starts in one-second buckets over the window: every window of `window` whole
+    # seconds holds at most `limit` starts.
+    starts = [job["started_at"].timestamp() for job in done]
     per_second = Counter(math.floor(start) for start in starts)
     first, last = min(per_second), max(per_second)
     windows = [sum(per_second[s] for s in range(second, second + window)) for second in range(first - window, last + 1)]

@@ -15,7 +15,7 @@ def redis_now(client) -> float:  # type: ignore[no-untyped-def]
     return seconds + micros / 1e6
 
 
-def critical_behind_low(redis_client, broker, env: dict[str, str]) -> int:  # type: ignore[no-untyped-def]
+def critical_behind_low(redis_client, broker, env: dict[str, str], workers: int = 1) -> int:  # type: ignore[no-untyped-def]
     """LOW jobs that started after a CRITICAL job was sent and before it started."""
     # 1,000 LOW jobs wait in the queue before any worker runs
     for _ in range(1000):
@@ -23,7 +23,7 @@ def critical_behind_low(redis_client, broker, env: dict[str, str]) -> int:  # ty
     assert redis_client.llen(lane_key(broker.namespace, "limits-probe", Priority.LOW)) == 1000
 
     # One worker process with one thread starts on them; then one CRITICAL job is sent
-    with processes.worker_process("tests.support.sample_actors", processes=1, threads=1, env=env):
+    with processes.worker_process("tests.support.sample_actors", processes=workers, threads=1, env=env):
         deadline = time.monotonic() + 60
         while redis_client.llen("probe:low") < 20 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -49,6 +49,11 @@ def test_a_deep_prefetch_still_runs_the_critical_job_among_the_next_few(redis_cl
     # With our default prefetch (64) the worker holds 64 LOW jobs, but its work queue is
     # ordered by message priority: the CRITICAL job starts as soon as it is fetched.
     assert critical_behind_low(redis_client, broker, {}) <= 16
+
+
+def test_with_two_worker_processes_the_critical_job_still_overtakes(redis_client, broker):
+    # Two processes, each holding up to 64 LOW jobs: whichever fetches the CRITICAL job runs it next.
+    assert critical_behind_low(redis_client, broker, {}, workers=2) <= 16
 
 
 def test_lanes_hand_out_by_priority_then_first_in_first_out(broker, redis_client):

@@ -34,7 +34,7 @@ def critical_behind_low(redis_client, broker, env: dict[str, str], workers: int 
     critical_start = float(redis_client.lrange("probe:critical", 0, -1)[0].decode().split(":")[0])
     low_starts = [float(item.decode().split(":")[0]) for item in redis_client.lrange("probe:low", 0, -1)]
     overtaken_by = sum(1 for start in low_starts if sent_at <= start < critical_start)
-    left_waiting = 1000 - len(low_starts)
+    left_waiting = 1000 - sum(1 for start in low_starts if start < critical_start)
     print(f"\nCRITICAL behind 1,000 LOW ({env}): started after {overtaken_by} LOW job(s); {left_waiting} still waiting")
     assert left_waiting > 500, "the LOW jobs must still have been waiting when the CRITICAL one ran"
     return overtaken_by

@@ -304,8 +304,10 @@ function route() {
 }
 
 let drawing = false;
+let redraw = false;  // a navigation or action while a draw is in flight: draw again when it ends
 async function refresh() {
-  if (!sessionStorage.getItem(TOKEN_KEY) || drawing) return;
+  if (!sessionStorage.getItem(TOKEN_KEY)) return;
+  if (drawing) { redraw = true; return; }
   const active = document.activeElement;
   if (active && active.closest && active.closest("#view") && ["INPUT", "SELECT"].includes(active.tagName)) return;  // not while typing
   drawing = true;
@@ -322,6 +324,7 @@ async function refresh() {
   } finally {
     drawing = false;
   }
+  if (redraw) { redraw = false; refresh(); return; }
   health();
 }
 

@@ -124,11 +124,12 @@ def test_sign_in_counts_pause_retry_and_every_page(server, browser_page):
 
     # Pause a queue with its button on the queue page; every worker reads the flag from Redis.
     page.goto(server + "/#/queue/cache-warming")
-    page.click("button[data-action=pause]")
+    page.wait_for_selector("h1:has-text('cache-warming')")
+    page.click("button[data-action=pause][data-queue=cache-warming]")
     page.wait_for_selector("#paused-badge")
     assert "cache-warming" in service.paused_queues()
     shot(page, "03-queue-paused")
-    page.click("button[data-action=resume]")
+    page.click("button[data-action=resume][data-queue=cache-warming]")
     page.wait_for_selector("#paused-badge", state="detached")
     assert "cache-warming" not in service.paused_queues()
 

@@ -26,7 +26,7 @@ from api.errors import Conflict, NotFound, Unprocessable
 
 logger = logging.getLogger(__name__)
 
-_STATUS_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 409: "conflict", 415: "bad_media"}
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 409: "conflict", 415: "bad_media"}
 
 
 def _field(location: tuple[Any, ...]) -> str:
@@ -58,6 +58,7 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
 def _install_error_handlers(app: FastAPI) -> None:
     from actors._base import InvalidPayload
     from control.service import InvalidJobState, InvalidRequest, JobNotFound, UnknownQueue
+    from db.exports import ExportNotFound
     from scheduling.registry import UnknownSchedule
 
     @app.exception_handler(AuthError)
@@ -85,7 +86,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
         return handler
 
-    for kind in (UnknownQueue, JobNotFound, UnknownSchedule, NotFound):
+    for kind in (UnknownQueue, JobNotFound, UnknownSchedule, ExportNotFound, NotFound):
         app.add_exception_handler(kind, answer(404, "not_found"))
     for kind in (InvalidJobState, Conflict):
         app.add_exception_handler(kind, answer(409, "invalid_state"))

@@ -42,4 +42,5 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorEnvelope, "description": "unknown queue, job, schedule, pipeline run or export"},
     409: {"model": ErrorEnvelope, "description": "the job is not in a state the operation applies to"},
     422: {"model": ErrorEnvelope, "description": "invalid body or parameters"},
+    503: {"model": ErrorEnvelope, "description": "Redis or PostgreSQL cannot be reached"},
 }

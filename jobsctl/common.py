@@ -36,6 +36,14 @@ def emit_json(data: Any) -> None:
     print(json.dumps(data, default=str, indent=2))
 
 
+def report(data: Any, as_json: bool, text: str) -> None:
+    """`data` as JSON for scripts (`--json`), else `text` for a person."""
+    if as_json:
+        emit_json(data)
+    else:
+        console.print(text)
+
+
 def fail(message: str, code: int = FAILED) -> NoReturn:
     err.print(f"[red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)

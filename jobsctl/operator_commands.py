@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from jobsctl.common import FAILED, INVALID, NOT_FOUND, UNAVAILABLE, JsonOption, app, console, emit_json, fail
+from jobsctl.common import FAILED, INVALID, NOT_FOUND, UNAVAILABLE, JsonOption, app, console, emit_json, fail, report
 
 STATES = ("waiting", "delayed", "active", "completed", "failed", "dead", "cancelled")
 STATE_STYLES = {
@@ -181,7 +181,7 @@ def retry(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
 
     with operation():
         result = service.retry(queue, job_id)
-    emit_json(result) if as_json else console.print(f"retrying {job_id} as [bold]{result['jobId']}[/]")
+    report(result, as_json, f"retrying {job_id} as [bold]{result['jobId']}[/]")
 
 
 @app.command()
@@ -191,7 +191,7 @@ def cancel(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
 
     with operation():
         result = service.cancel(queue, job_id)
-    emit_json(result) if as_json else console.print(f"{job_id} {_state(result['state'])}")
+    report(result, as_json, f"{job_id} {_state(result['state'])}")
 
 
 @app.command()
@@ -201,7 +201,7 @@ def pause(queue: Queue, as_json: JsonOption = False) -> None:
 
     with operation():
         result = service.pause(queue)
-    emit_json(result) if as_json else console.print(f"{queue} [red]paused[/]")
+    report(result, as_json, f"{queue} [red]paused[/]")
 
 
 @app.command()
@@ -211,7 +211,7 @@ def resume(queue: Queue, as_json: JsonOption = False) -> None:
 
     with operation():
         result = service.resume(queue)
-    emit_json(result) if as_json else console.print(f"{queue} [green]resumed[/]")
+    report(result, as_json, f"{queue} [green]resumed[/]")
 
 
 @app.command()
@@ -227,7 +227,7 @@ def clean(
 
     with operation():
         result = service.clean(queue, grace, status, limit)
-    emit_json(result) if as_json else console.print(f"removed {result['removed']:,} {status} job(s) from {queue}")
+    report(result, as_json, f"removed {result['removed']:,} {status} job(s) from {queue}")
 
 
 @app.command()
@@ -237,7 +237,7 @@ def drain(queue: Queue, as_json: JsonOption = False) -> None:
 
     with operation():
         result = service.drain(queue)
-    emit_json(result) if as_json else console.print(f"drained {result['removed']:,} job(s) from {queue}")
+    report(result, as_json, f"drained {result['removed']:,} job(s) from {queue}")
 
 
 @app.command("dead-letters")
@@ -259,7 +259,7 @@ def dead_letters_command(
         if retry_all or purge:
             count = dead_letters.requeue_all(queue) if retry_all else dead_letters.purge(queue)
             result = {"queue": queue, "requeued" if retry_all else "purged": count}
-            emit_json(result) if as_json else console.print(f"{'requeued' if retry_all else 'purged'} {count:,}")
+            report(result, as_json, f"{'requeued' if retry_all else 'purged'} {count:,}")
             return
         letters = dead_letters.list_dead(queue, limit=limit)
         counts = dead_letters.count_dead(queue)
@@ -355,7 +355,7 @@ def export(
     with operation():
         started = exports.start(fields)
         if not wait:
-            emit_json(started) if as_json else console.print(f"export {started['exportId']} pending")
+            report(started, as_json, f"export {started['exportId']} pending")
             return
         from jobsctl.common import progress_bar
 

@@ -19,13 +19,6 @@ router = APIRouter(tags=["exports"], dependencies=[Depends(require_read)], respo
 MEDIA_TYPES = {"csv": "text/csv", "json": "application/json", "jsonl": "application/x-ndjson"}
 
 
-def _export(export_id: str) -> dict[str, Any]:
-    try:
-        return export_control.find(export_id)
-    except exports.ExportNotFound as error:
-        raise NotFound(str(error)) from None
-
-
 @router.post(
     "/exports", response_model=Envelope, status_code=201, dependencies=[Depends(require_admin)], summary="Start one"
 )
@@ -44,7 +37,7 @@ def list_exports(
 
 @router.get("/exports/{export_id}", response_model=Envelope, summary="An export's status")
 def get_export(export_id: str) -> Any:
-    return ok(exports.describe(_export(export_id)))
+    return ok(exports.describe(export_control.find(export_id)))
 
 
 @router.get(
@@ -54,7 +47,7 @@ def get_export(export_id: str) -> Any:
     responses={200: {"description": "the file", "content": {media: {} for media in MEDIA_TYPES.values()}}},
 )
 def download(export_id: str) -> FileResponse:
-    export = _export(export_id)
+    export = export_control.find(export_id)
     if export["status"] != "completed":
         raise Conflict(f"export {export['id']} is {export['status']}: its file is not ready")
     path = exports.downloadable_path(export["file_path"])

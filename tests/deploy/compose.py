@@ -19,7 +19,7 @@ ENV_EXAMPLE = ROOT / "docker" / ".env.example"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 CONTRACT = ROOT.parent / "shared" / "CONTRACT.md"
 #: The sections read here, kept in the repository for checkouts without CONTRACT.md beside them.
-CONTRACT_EXCERPT = Path(__file__).with_name("contract_excerpt.md")
+CONTRACT_EXCERPT = ROOT / "docs" / "contract-excerpt.md"
 
 
 class ComposeMissing(RuntimeError):

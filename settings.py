@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     worker_heartbeat_timeout: float = Field(default=30.0, gt=0)  # seconds without one: the worker is gone
     metrics_flush_interval: float = Field(default=1.0, gt=0)  # seconds between a process's metric flushes
     dead_letter_ttl: int = Field(default=7 * 86400, ge=60)  # seconds dead letters are kept
+    #: Largest encoded message (payload and options) `send()` accepts on Redis, in bytes.
+    max_payload_bytes: int = Field(default=1_048_576, ge=1024)
+    #: A job whose database or Redis is unreachable is held, not failed, for this long (seconds).
+    outage_hold_max: int = Field(default=3600, ge=0)
     #: Where the embedded default keeps its SQLite file.
     embedded_database_path: Path = Path("var/adjobs.sqlite3")
     #: Set by `jobsctl demo` (and tests that ask for it): an in-process broker and worker.

@@ -8,7 +8,8 @@ that fails validation (sent by hand, or by an older producer) goes straight to `
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ import dramatiq
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
+from actors._outages import hold_if_unreachable
 from settings import get_settings
 
 P = TypeVar("P", bound="JobPayload")
@@ -110,9 +112,10 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
             except InvalidPayload as error:
                 raise InvalidPayload(self.actor_name, f"payload #{index}: {str(error).split(', ', 1)[-1]}") from None
         enqueue_many = getattr(self.broker, "enqueue_many", None)
-        if enqueue_many is None:
-            return [self.broker.enqueue(message) for message in messages]
-        return list(enqueue_many(messages))
+        with _size_checked(self.actor_name):
+            if enqueue_many is None:
+                return [self.broker.enqueue(message) for message in messages]
+            return list(enqueue_many(messages))
 
     def send_with_options(
         self,
@@ -139,11 +142,26 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
                 # The job holding the key is still waiting, delayed or active: enqueue nothing.
                 return message.copy(message_id=holder, options={"deduplicated": True})
             try:
-                return self.broker.enqueue(message, delay=delay)
+                with _size_checked(self.actor_name):
+                    return self.broker.enqueue(message, delay=delay)
             except BaseException:
                 flags.release(self.queue_name, key, message.message_id)
                 raise
-        return self.broker.enqueue(message, delay=delay)
+        with _size_checked(self.actor_name):
+            return self.broker.enqueue(message, delay=delay)
+
+
+@contextmanager
+def _size_checked(actor_name: str) -> Iterator[None]:
+    """The broker's size limit (MAX_PAYLOAD_BYTES) reported as an invalid payload, like any other."""
+    from brokers.priority_redis import MessageTooLarge
+
+    try:
+        yield
+    except MessageTooLarge as error:
+        raise InvalidPayload(
+            actor_name, f"payload too large: {error.size:,} bytes encoded, limit {error.limit:,} (MAX_PAYLOAD_BYTES)"
+        ) from None
 
 
 def _message_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +213,11 @@ def job_actor(
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
             request = validate_payload(name, payload, args, kwargs)
-            return fn(request)  # type: ignore[arg-type]
+            try:
+                return fn(request)  # type: ignore[arg-type]
+            except Exception as error:
+                hold_if_unreachable(error)  # its database or Redis is away: held, no attempt used
+                raise
 
         throws = (PermanentJobError, *options.pop("throws", ()))
         settings = {

@@ -117,6 +117,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         dead_message_ttl=settings.dead_letter_ttl * 1000,
         heartbeat_timeout=int(settings.broker_heartbeat_timeout * 1000),
         maintenance_interval=settings.broker_maintenance_interval,
+        max_message_bytes=settings.max_payload_bytes,
     )
 
 

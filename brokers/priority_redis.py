@@ -8,6 +8,20 @@ Dramatiq's own list name (`dramatiq:<queue>`), so producers that know nothing of
 every tool that reads that list, keep working; the other lanes are `dramatiq:<queue>|<n>`.
 Messages put back (worker shutdown, dead workers' unacknowledged ones) return to their lane.
 
+Redis going away under a live worker: Dramatiq's consumer restarts, dropping the messages it
+had fetched but not handed out, and the worker's in-memory delay queue. They stay in the
+process's ack set, and since the process lives on and keeps its heartbeat fresh, nobody ever
+gives them back. Here the first connection error makes the process take a new connection id
+(`broker_id`); messages are acknowledged under the id they were fetched with, so the jobs in
+hand finish normally, and the old id's heartbeat goes stale: `heartbeat_timeout` after Redis
+returns, maintenance gives back what the old id still holds, the dropped messages.
+
+Two guards Dramatiq's broker lacks: `send()` refuses a message larger than
+`max_message_bytes` (MAX_PAYLOAD_BYTES) with `MessageTooLarge`, before anything reaches Redis;
+and a message whose bytes are not a readable Dramatiq message (written to the queue by hand,
+or corrupted) goes to the queue's dead letters with its reason, where Dramatiq's consumer
+raises and restarts, leaving the message stranded in its ack set for as long as the worker lives.
+
 Dramatiq gives a dead worker's unacknowledged messages back only during "maintenance", which
 runs on a random 0.1 % of broker commands and for the one queue a command names: a quiet
 cluster can leave them stranded for many minutes. Here every process also runs maintenance
@@ -21,19 +35,42 @@ rather than losing priorities quietly.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dramatiq.brokers.redis as dramatiq_redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.errors import ConnectionClosed, DecodeError
 
 from brokers.signals import QuickSignals
 
+logger = logging.getLogger(__name__)
+
 LANES = 10
 NORMAL = 5
+#: Default for `max_message_bytes`: 1 MiB.
+MAX_MESSAGE_BYTES = 1_048_576
+
+
+class MessageTooLarge(ValueError):
+    """Raised by `send()` when a message's encoded size is over the broker's limit."""
+
+    def __init__(self, actor_name: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{actor_name}: message is {size:,} bytes encoded, over the limit of {limit:,} bytes (MAX_PAYLOAD_BYTES)"
+        )
+        self.actor_name = actor_name
+        self.size = size
+        self.limit = limit
 
 
 class IncompatibleDramatiq(RuntimeError):
@@ -167,14 +204,68 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
         if not self.message_cache and self.outstanding_message_count >= self.prefetch:
             time.sleep(self.FULL_RECHECK_SECONDS)
             return None
-        return super().__next__()
+        try:
+            message = super().__next__()
+        except DecodeError as error:
+            self._dead_letter_unreadable(error.data, error)
+            return None
+        except ConnectionClosed:
+            self.broker.connection_lost()
+            raise
+        if message is not None:
+            message._fetched_by = self.broker.fetched_by()  # the id this thread's last fetch ran under
+        return message
+
+    def ack(self, message: Any) -> None:
+        with self.broker.acting_as(getattr(message, "_fetched_by", None)):
+            super().ack(message)
+
+    def nack(self, message: Any) -> None:
+        with self.broker.acting_as(getattr(message, "_fetched_by", None)):
+            super().nack(message)
+
+    def requeue(self, messages: Any) -> None:
+        by_id: dict[str | None, list[Any]] = defaultdict(list)
+        for message in messages:
+            by_id[getattr(message, "_fetched_by", None)].append(message)
+        for fetched_by, group in by_id.items():
+            with self.broker.acting_as(fetched_by):
+                super().requeue(group)
+
+    def _dead_letter_unreadable(self, data: bytes, error: DecodeError) -> None:
+        """Move a message that is not a Dramatiq message to the dead letters, with its reason."""
+        broker = self.broker
+        client = broker.client
+        queue_acks = f"{broker.namespace}:__acks__.{broker.broker_id}.{self.queue_name}"
+        held = sorted(client.smembers(queue_acks))
+        bodies = client.hmget(f"{broker.namespace}:{self.queue_name}.msgs", held) if held else []
+        redis_ids = [redis_id for redis_id, body in zip(held, bodies, strict=True) if body == data]
+        reason = f"unreadable message (not a Dramatiq message: {error.error}); moved to the dead letters"
+        if not redis_ids:
+            logger.error("Queue %s: %s, but its id was not found in this worker's ack set.", self.queue_name, reason)
+            return
+        redis_id = redis_ids[0].decode() if isinstance(redis_ids[0], bytes) else str(redis_ids[0])
+        broker.do_nack(self.queue_name, redis_id)
+        logger.error("Queue %s: message %s is %s.", self.queue_name, redis_id, reason)
+        _record_unreadable(self.queue_name, redis_id, reason, data)
 
 
 class PriorityRedisBroker(QuickSignals, RedisBroker):
     """`RedisBroker` whose queues hand out the most urgent message first."""
 
-    def __init__(self, *args: Any, maintenance_interval: float = 10.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        maintenance_interval: float = 10.0,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        self._acting = threading.local()
+        self._fetching = threading.local()
+        self._id_lock = threading.Lock()
+        self._connected = True
         super().__init__(*args, **kwargs)
+        self.max_message_bytes = max_message_bytes
         self.scripts["dispatch"] = self.client.register_script(_SCRIPT)
         self._lane = threading.local()
         self.maintenance_interval = maintenance_interval
@@ -184,6 +275,53 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
     @property
     def consumer_class(self) -> type[dramatiq_redis._RedisConsumer]:
         return _PriorityConsumer
+
+    # Connection ids ---------------------------------------------------------------------
+
+    @property  # type: ignore[override]
+    def broker_id(self) -> str:
+        """The id Redis commands run under: this thread's `acting_as` id, else the current one."""
+        return getattr(self._acting, "value", None) or self._current_id
+
+    @broker_id.setter
+    def broker_id(self, value: str) -> None:
+        self._current_id = value
+
+    @contextmanager
+    def acting_as(self, broker_id: str | None) -> Iterator[None]:
+        """Run commands under `broker_id` (the id a message was fetched with) in this thread."""
+        if broker_id is None or broker_id == self._current_id:
+            yield
+            return
+        self._acting.value = broker_id
+        try:
+            yield
+        finally:
+            self._acting.value = None
+
+    def fetched_by(self) -> str:
+        return getattr(self._fetching, "value", None) or self._current_id
+
+    def do_fetch(self, queue_name: str, prefetch: int) -> Any:
+        self._fetching.value = self._current_id
+        messages = self._dispatch("fetch")(queue_name, prefetch)
+        self._connected = True
+        return messages
+
+    def connection_lost(self) -> None:
+        """Take a new connection id once per outage (see the module's notes)."""
+        with self._id_lock:
+            if not self._connected:
+                return
+            self._connected = False
+            old, self._current_id = self._current_id, str(uuid.uuid4())
+        logger.warning(
+            "Redis connection lost: new connection id %s; messages fetched as %s that no job holds "
+            "go back to their queues once its heartbeat is %d s old.",
+            self._current_id,
+            old,
+            self.heartbeat_timeout // 1000,
+        )
 
     def _dispatch(self, command: str) -> Any:
         upstream = super()._dispatch(command)
@@ -206,12 +344,18 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
 
     def enqueue(self, message: Message, *, delay: int | None = None) -> Message:  # type: ignore[type-arg]
         self._lane.value = lane_of(message.options.get("priority"))
+        self._lane.actor = message.actor_name
         try:
             return super().enqueue(message, delay=delay)
         finally:
             self._lane.value = NORMAL
 
+    def _check_size(self, actor_name: str, data: bytes) -> None:
+        if len(data) > self.max_message_bytes:
+            raise MessageTooLarge(actor_name, len(data), self.max_message_bytes)
+
     def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> Any:
+        self._check_size(getattr(self._lane, "actor", "?"), data)
         lane = getattr(self._lane, "value", NORMAL)
         return self._dispatch("enqueue")(queue_name, message_id, data, lane)
 
@@ -222,15 +366,20 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         the lane of its priority through the same script.
         """
         script = self.scripts["dispatch"]
+        prepared = []
+        for original in messages:
+            # A new message's id is already a fresh UUID: it serves as its Redis id too
+            # (Dramatiq makes a new one for every later enqueue: retries, holds, requeues).
+            message = original.copy(options={"redis_message_id": original.message_id})
+            self.emit_before("enqueue", message, None)
+            data = message.encode()
+            self._check_size(message.actor_name, data)  # all or nothing: refused before any is sent
+            prepared.append((message, data))
         sent: list[Message] = []  # type: ignore[type-arg]
-        for start in range(0, len(messages), batch):
+        for start in range(0, len(prepared), batch):
             pipe = self.client.pipeline(transaction=False)
-            chunk = []
-            for original in messages[start : start + batch]:
-                # A new message's id is already a fresh UUID: it serves as its Redis id too
-                # (Dramatiq makes a new one for every later enqueue: retries, holds, requeues).
-                message = original.copy(options={"redis_message_id": original.message_id})
-                self.emit_before("enqueue", message, None)
+            chunk = prepared[start : start + batch]
+            for message, data in chunk:
                 args = [
                     "enqueue",
                     int(time.time() * 1000),
@@ -241,15 +390,14 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
                     0,
                     self._max_unpack_size(),
                     message.options["redis_message_id"],
-                    message.encode(),
+                    data,
                     lane_of(message.options.get("priority")),
                 ]
                 script(keys=[self.namespace], args=args, client=pipe)
-                chunk.append(message)
             pipe.execute()
-            for message in chunk:
+            for message, _ in chunk:
                 self.emit_after("enqueue", message, None)
-            sent.extend(chunk)
+                sent.append(message)
         return sent
 
     def lane_lengths(self, queue_name: str) -> dict[int, int]:
@@ -258,3 +406,28 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         for lane in range(1, LANES + 1):
             pipe.llen(lane_key(self.namespace, queue_name, lane))
         return dict(zip(range(1, LANES + 1), pipe.execute(), strict=True))
+
+
+def _record_unreadable(queue_name: str, redis_id: str, reason: str, data: bytes) -> None:
+    """A dead record in the job store for a message nobody could read, so operators see it."""
+    from db import jobstore
+    from db.store_buffer import get_buffer
+
+    queue = queue_name[: -len(".DQ")] if queue_name.endswith(".DQ") else queue_name
+    get_buffer().record(
+        {
+            "id": redis_id[:36],
+            "queue": queue,
+            "actor": "(unreadable)",
+            "state": "dead",
+            "seq": jobstore.seq_for("dead", 0),
+            "priority": NORMAL,
+            "payload": {"raw": data[:200].decode("utf-8", "replace")},
+            "attempts": 0,
+            "max_attempts": 1,
+            "progress": 0,
+            "error": reason,
+            "finished_at": datetime.now(UTC),
+            "broker_ref": redis_id,
+        }
+    )

@@ -41,6 +41,8 @@ TRANSIENT_OPTIONS = frozenset(
         "retry_of",
         "holds",
         "deduplicated",
+        "outage_since",
+        "outage_holds",
     }
 )
 #: Letters handled per Redis round trip by `requeue_all`, `purge` and `prune`.

@@ -111,7 +111,10 @@ def _upsert_statement(connection: Connection) -> Any:
     for column in FIRST_SEEN:
         updates[column] = func.coalesce(table.c[column], new[column])
     for column in STICKY:
-        updates[column] = case((newer, func.coalesce(new[column], table.c[column])), else_=table.c[column])
+        # An older event arriving late (a producer's `waiting` after a worker's `active`) fills gaps only.
+        updates[column] = case(
+            (newer, func.coalesce(new[column], table.c[column])), else_=func.coalesce(table.c[column], new[column])
+        )
     for column in REPLACED:
         updates[column] = case((newer, new[column]), else_=table.c[column])
     return stmt.on_conflict_do_update(index_elements=[table.c.id], set_=updates)

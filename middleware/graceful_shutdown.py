@@ -8,12 +8,21 @@ maintenance happens to run, and the store keeps calling it active. Hooks:
 running; `after_worker_shutdown` (after the grace) puts the ones still running back on their
 queue at once, without using up an attempt, and records them as waiting again. On RabbitMQ
 the broker redelivers unacknowledged messages by itself when the connection closes.
+
+A second SIGTERM makes Dramatiq's worker process exit at once, abandoning its running jobs.
+A stop that signals the whole process group (systemd's default `KillMode=control-group`,
+`kill -TERM -<pgid>`) delivers two: one directly and one forwarded by Dramatiq's main
+process. `after_process_boot` wraps the worker process's handler so that a repeat within
+DUPLICATE_SIGNAL_WINDOW seconds of the first is taken as that same stop; a later one still
+kills, as Dramatiq means it to.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -25,11 +34,32 @@ from db import jobstore
 
 logger = logging.getLogger(__name__)
 
+#: Seconds after a SIGTERM during which another one is the same stop, not "kill now".
+DUPLICATE_SIGNAL_WINDOW = 3.0
+
 
 class GracefulShutdown(Middleware):
     def __init__(self) -> None:
         self._running: dict[str, MessageProxy] = {}
         self._lock = threading.Lock()
+
+    def after_process_boot(self, broker: Broker) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers belong to the main thread (not a `dramatiq` worker process)
+        dramatiq_handler = signal.getsignal(signal.SIGTERM)
+        if not callable(dramatiq_handler):
+            return
+        first: list[float] = []
+
+        def on_sigterm(signum: int, frame: Any) -> Any:
+            now = time.monotonic()
+            if first and now - first[0] < DUPLICATE_SIGNAL_WINDOW:
+                logger.info("A repeated SIGTERM %.1f s after the first: the same stop, still graceful.", now - first[0])
+                return None
+            first[:] = [now]
+            return dramatiq_handler(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         with self._lock:

@@ -80,6 +80,7 @@ class JobStore(Middleware):
         admitted = message.options.pop("admitted_at", None)  # the rate limit's count of this start
         event["started_at"] = _from_millis(admitted * 1000) if admitted else _now()
         event["worker"] = self._worker
+        event["broker_ref"] = message.options.get("redis_message_id")  # in case the producer's record is late
         self.buffer.record(event)
 
     def after_process_message(

@@ -8,6 +8,7 @@ here, not something to warn about on every message as Dramatiq's own Results doe
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from dramatiq.broker import Broker, MessageProxy
@@ -22,9 +23,11 @@ class _KeptResultsNotice(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Actor '%s' returned a value that is not None")
+        # Dramatiq formats the actor's name into the message before logging it.
+        return _NOTICE.match(str(record.msg)) is None
 
 
+_NOTICE = re.compile(r"Actor '[^']*' returned a value that is not None")
 _NOTICE_FILTER = _KeptResultsNotice()
 
 

@@ -59,7 +59,7 @@ def test_postgres_unreachable_for_30_seconds_under_load(ledger_run):
         applied_twice=counts["applied_twice"],
         store=states,
         seconds=round(time.monotonic() - started, 1),
-        note=f"every job record kept (buffered, written after); all caught up {caught_up:.0f} s after the database returned",
+        note=f"every job record kept (buffered, written later); done {caught_up:.0f} s after the database returned",
     )
     assert during <= 16, f"{during} entries applied while the database was away: the cut did not cut"
     assert "does not answer" in log, "no job was held for the outage: nothing was tested"

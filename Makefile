@@ -36,8 +36,10 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
 	$(BIN)/python -m bench
 
+# The fault suite (RELIABILITY.md): the slow runs, then their rows into RELIABILITY.md's table.
 chaos: $(STAMP)
 	$(BIN)/pytest -m slow
+	$(BIN)/python -m tests.chaos.report
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

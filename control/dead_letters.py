@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dramatiq import Message
+from dramatiq.errors import DecodeError
 from sqlalchemy import delete, select
 
 from db.engine import get_engine
@@ -132,15 +133,31 @@ def _letter(
 # Redis ---------------------------------------------------------------------------------
 
 
+#: Stands for a letter whose bytes are not a Dramatiq message (its store row tells the reason).
+UNREADABLE: Any = object()
+
+
+def _decode(body: bytes | None) -> Message | None:
+    """The message, None without a body, UNREADABLE when the bytes are not a Dramatiq message."""
+    if not body:
+        return None
+    try:
+        return Message.decode(body)
+    except DecodeError:
+        return UNREADABLE
+
+
 def _read(broker: Any, queue: str, members: list[tuple[bytes, float]]) -> list[tuple[bytes, float, Message | None]]:
     if not members:
         return []
     _, messages_key = _keys(broker, queue)
     bodies = broker.client.hmget(messages_key, [member for member, _ in members])
-    return [
-        (member, score, Message.decode(body) if body else None)
-        for (member, score), body in zip(members, bodies, strict=True)
-    ]
+    return [(member, score, _decode(body)) for (member, score), body in zip(members, bodies, strict=True)]
+
+
+def _member_id(member: bytes) -> str:
+    """The store id of a letter known only by its Redis id (an unreadable message)."""
+    return member.decode(errors="replace")[:36]
 
 
 def _find(broker: Any, queue: str, job_id: str) -> tuple[bytes, float, Message] | None:
@@ -151,13 +168,12 @@ def _find(broker: Any, queue: str, job_id: str) -> tuple[bytes, float, Message] 
         member = row["broker_ref"].encode()
         score = broker.client.zscore(xq, member)
         body = broker.client.hget(messages_key, member) if score is not None else None
-        if body:
-            message = Message.decode(body)
-            if message.message_id == job_id:
-                return member, score, message
+        message = _decode(body)
+        if message is not None and message is not UNREADABLE and message.message_id == job_id:
+            return member, score, message
     for member, body in broker.client.hscan_iter(messages_key, count=BATCH):
-        message = Message.decode(body)
-        if message.message_id == job_id:
+        message = _decode(body)
+        if message is not UNREADABLE and message is not None and message.message_id == job_id:
             score = broker.client.zscore(xq, member)
             if score is not None:
                 return member, score, message
@@ -203,16 +219,24 @@ def list_dead(queue: str | None = None, limit: int = 50, offset: int = 0) -> lis
             candidates.append((score, name, member))
     candidates.sort(key=lambda item: item[0], reverse=True)
     page = candidates[offset : offset + limit]
-    read: list[tuple[str, float, Message | None]] = []
+    read: list[tuple[str, float, bytes, Message | None]] = []
     for name in dict.fromkeys(name for _, name, _ in page):
         members = [(member, score) for score, q, member in page if q == name]
-        read.extend((name, score, message) for _, score, message in _read(broker, name, members))
-    rows = _store_rows(message.message_id for _, _, message in read if message)
-    letters = [
-        _letter(name, message, rows.get(message.message_id), score / 1000, detail=False)
-        for name, score, message in read
+        read.extend((name, score, member, message) for member, score, message in _read(broker, name, members))
+    ids = [
+        _member_id(member) if message is UNREADABLE else message.message_id
+        for _, _, member, message in read
         if message is not None
     ]
+    rows = _store_rows(ids)
+    letters = []
+    for name, score, member, message in read:
+        if message is UNREADABLE:  # described by its store row, when the worker could write one
+            row = rows.get(_member_id(member))
+            if row is not None:
+                letters.append(_letter(name, None, row, score / 1000, detail=False))
+        elif message is not None:
+            letters.append(_letter(name, message, rows.get(message.message_id), score / 1000, detail=False))
     letters.sort(key=lambda letter: letter["deadAt"] or "", reverse=True)
     return letters
 
@@ -239,7 +263,10 @@ def get_dead(queue: str, job_id: str) -> dict[str, Any] | None:
         return _letter(queue, None, row, None, detail=True)
     found = _find(broker, queue, job_id)
     if found is None:
-        return None
+        # An unreadable message's letter: known by its Redis id, described by its store row.
+        score = broker.client.zscore(_keys(broker, queue)[0], job_id)
+        row = _store_rows([job_id]).get(job_id) if score is not None else None
+        return None if row is None else _letter(queue, None, row, score / 1000, detail=True)
     _, score, message = found
     return _letter(queue, message, _store_rows([job_id]).get(job_id), score / 1000, detail=True)
 
@@ -287,6 +314,8 @@ def requeue_all(queue: str | None) -> int:
                 if message is None:
                     broker.client.zrem(xq, member)  # a letter without its message: nothing to send
                     continue
+                if message is UNREADABLE:
+                    continue  # nothing to send again; it stays for an operator to read and purge
                 try:
                     _requeue_letter(broker, name, member, score, message)
                     total += 1
@@ -303,10 +332,13 @@ def purge(queue: str | None) -> int:
         if _is_redis(broker):
             xq, messages_key = _keys(broker, name)
             pipe = broker.client.pipeline(transaction=True)
-            pipe.hvals(messages_key)
+            pipe.hgetall(messages_key)
             pipe.delete(xq, messages_key)
-            bodies, _ = pipe.execute()
-            ids = [Message.decode(body).message_id for body in bodies]
+            letters, _ = pipe.execute()
+            ids = []
+            for member, body in letters.items():
+                message = _decode(body)
+                ids.append(message.message_id if message and message is not UNREADABLE else _member_id(member))
         else:
             ids = [row["id"] for row in _list_from_store(name, 10**9, 0)]
             broker.channel.queue_purge(f"{name}.XQ")

@@ -46,8 +46,17 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"send of entry {n} failed, retrying: {error}", file=sys.stderr, flush=True)
                 time.sleep(0.2)
         delayed += delay is not None
-    print(json.dumps({"sent": args.count, "delayed": delayed, "send_retries": retried,
-                      "seconds": round(time.monotonic() - started, 2)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "sent": args.count,
+                "delayed": delayed,
+                "send_retries": retried,
+                "seconds": round(time.monotonic() - started, 2),
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import aggregation, exports, priority, rate_limit, throughput
+from bench import aggregation, exports, latency, priority, rate_limit, scaling, throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -93,6 +93,8 @@ def main() -> None:
             "≥ 3x (goal 5x)",
         )
     )
+    rows.extend(_latency_rows(env))
+    rows.append(_scaling_row(env))
     rows.append(_per_job_row(full, bare))
     rows.append(_priority_row(env))
     rows.append(_rate_limit_row(env))
@@ -106,6 +108,42 @@ def main() -> None:
         print(" | ".join(row))
     print(f"job store complete after the drain: median {statistics.median(lags):.2f} s")
     _write_markdown(header, rows, lags)
+
+
+def _latency_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
+    ours = latency.measure("full", env["BENCH_REDIS_URL"], env)
+    bare = latency.measure("bare", env["BENCH_REDIS_URL"], env)
+    print(f"latency: ours {ours}, bare {bare}", flush=True)
+    return [
+        (
+            f"latency send → start, lightly loaded worker (1 x 8 threads, {ours['samples']} jobs), ms p50 / p99",
+            f"{ours['p50']:.1f} / {ours['p99']:.1f}",
+            f"{bare['p50']:.1f} / {bare['p99']:.1f}",
+            f"{ours['p50'] - bare['p50']:+.1f} / {ours['p99'] - bare['p99']:+.1f} ms",
+            "≤ +2 ms (goal ≤ bare)",
+        ),
+        (
+            "first job after 3 s idle, send → start, ms (median of 5, max)",
+            f"{ours['idle_median']:.0f} (max {ours['idle_max']:.0f})",
+            f"{bare['idle_median']:.0f} (max {bare['idle_max']:.0f})",
+            f"{ours['idle_median'] / max(bare['idle_median'], 0.1):.2f}x",
+            "≤ bare (goal ≤ 20 ms)",
+        ),
+    ]
+
+
+def _scaling_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:
+    one = [scaling.drain_rate(1, env["BENCH_REDIS_URL"], env) for _ in range(RUNS)]
+    two = [scaling.drain_rate(2, env["BENCH_REDIS_URL"], env) for _ in range(RUNS)]
+    ratios = [b / a for a, b in zip(one, two, strict=True)]
+    print(f"scaling: 1 process {one}, 2 processes {two}", flush=True)
+    return (
+        "scaling 1 → 2 worker processes, 8 threads each, 2,000 jobs waiting 20 ms (I/O-bound), jobs/s",
+        _median_range(two) + " (2 processes)",
+        _median_range(one) + " (1 process)",
+        f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+        "≥ 1.7x (goal 1.9x)",
+    )
 
 
 def _per_job_row(full: list[throughput.Run], bare: list[throughput.Run]) -> tuple[str, str, str, str, str]:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import time
+
+import redis
+
 import actors  # noqa: F401  (wires the broker and registers every actor)
 from actors._base import JobPayload, job_actor
 
@@ -10,6 +15,30 @@ class NoopRequest(JobPayload):
     n: int
 
 
+_redis = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+
+
 @job_actor(queue="bench", payload=NoopRequest)
 def noop(request: NoopRequest) -> None:
     return None
+
+
+class StampRequest(JobPayload):
+    sent_at: float
+    key: str
+
+
+@job_actor(queue="bench-latency", payload=StampRequest)
+def stamp(request: StampRequest) -> None:
+    """Records how long after its `send()` it started (latency benchmark)."""
+    _redis.rpush(request.key, time.time() - request.sent_at)
+
+
+class WaitRequest(JobPayload):
+    ms: int
+
+
+@job_actor(queue="bench-io", payload=WaitRequest)
+def wait_io(request: WaitRequest) -> None:
+    """Waits like a job waiting on a remote service (scaling benchmark)."""
+    time.sleep(request.ms / 1000)

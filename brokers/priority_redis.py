@@ -47,11 +47,15 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq.brokers.redis as dramatiq_redis
+import redis
 from dramatiq import Message
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed, DecodeError
 
 from brokers.signals import QuickSignals
+from brokers.wakeups import Wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -127,12 +131,14 @@ _PATCHES = (
                     redis.call("rpush", lane_list(lane_of_message(data)), message_id)
                 end""",
     ),
-    # Enqueue: the lane is the third argument.
+    # Enqueue: the lane is the third argument; a push onto an empty list wakes idle consumers.
     (
         """    redis.call("hset", queue_messages, message_id, message_data)
     redis.call("rpush", queue_full_name, message_id)""",
         """    redis.call("hset", queue_messages, message_id, message_data)
-    redis.call("rpush", lane_list(ARGS[3]), message_id)""",
+    if redis.call("rpush", lane_list(ARGS[3]), message_id) == 1 then
+        redis.call("publish", namespace .. ":__wake__", queue_name)
+    end""",
     ),
     # Fetch: the most urgent non-empty lane first.
     (
@@ -201,20 +207,41 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
     FULL_RECHECK_SECONDS = 0.005
 
     def __next__(self) -> Any:
+        """Dramatiq's `_RedisConsumer.__next__`, with three changes: a full prefetch is
+        re-checked every few milliseconds, an idle wait ends when a job arrives (`wakeups`),
+        and unreadable bytes go to the dead letters instead of raising."""
         if not self.message_cache and self.outstanding_message_count >= self.prefetch:
             time.sleep(self.FULL_RECHECK_SECONDS)
             return None
+        broker = self.broker
         try:
-            message = super().__next__()
-        except DecodeError as error:
-            self._dead_letter_unreadable(error.data, error)
-            return None
-        except ConnectionClosed:
-            self.broker.connection_lost()
-            raise
-        if message is not None:
-            message._fetched_by = self.broker.fetched_by()  # the id this thread's last fetch ran under
-        return message
+            while True:
+                if self.message_cache:
+                    data = self.message_cache.pop(0)
+                    if data is None:
+                        continue
+                    self.misses = 0
+                    try:
+                        message = Message.decode(data)
+                    except DecodeError as error:
+                        self._dead_letter_unreadable(data, error)
+                        continue
+                    self.queued_message_ids.add(message.message_id)
+                    proxy = MessageProxy(message)
+                    proxy._fetched_by = broker.fetched_by()  # the id this thread's last fetch ran under
+                    return proxy
+                wake = broker.wakeups.event(self.queue_name)
+                wake.clear()  # before the fetch: a job pushed after it sets the event again
+                messages = broker.do_fetch(self.queue_name, self.prefetch - self.outstanding_message_count)
+                if messages:
+                    self.message_cache = messages
+                    continue
+                self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+                wake.wait(backoff_ms / 1000)
+                return None
+        except redis.ConnectionError as error:
+            broker.connection_lost()
+            raise ConnectionClosed(error) from None
 
     def ack(self, message: Any) -> None:
         with self.broker.acting_as(getattr(message, "_fetched_by", None)):
@@ -271,6 +298,7 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         self.maintenance_interval = maintenance_interval
         self._queue = threading.local()
         self._maintained: dict[str, float] = {}
+        self.wakeups = Wakeups(self.client, self.namespace)
 
     @property
     def consumer_class(self) -> type[dramatiq_redis._RedisConsumer]:
@@ -347,6 +375,11 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         self._lane.actor = message.actor_name
         try:
             return super().enqueue(message, delay=delay)
+        except redis.ConnectionError:
+            # In a worker this may be a due delayed message Dramatiq's consumer thread now drops:
+            # what this process fetched so far must come back through the stale id.
+            self.connection_lost()
+            raise
         finally:
             self._lane.value = NORMAL
 

@@ -86,7 +86,11 @@ def test_redis_restarted_with_appendonly_under_load(ledger_run):
             time.sleep(5)
             own.start()
             sent = producer_result(sender)
-            wait_until(lambda: ledger_jobs.counts(run)["applied"] >= jobs, 240, 0.5, f"all {jobs} entries applied")
+            try:
+                wait_until(lambda: ledger_jobs.counts(run)["applied"] >= jobs, 240, 0.5, f"all {jobs} entries applied")
+            except AssertionError as error:
+                where = describe_unsettled(run, own.url)[:20]
+                raise AssertionError(f"{error}: {ledger_jobs.counts(run)}, {where}") from None
             # The same processes throughout: they reconnected by themselves.
             alive = first.poll() is None and second.poll() is None and groups.running == [first, second]
             states = settle(run, env)

@@ -1,0 +1,77 @@
+"""Send → start latency on an idle worker, and the first job after 3 s of idleness, full stack vs bare Dramatiq.
+
+A producer process sends one job at a time, stamped with its send time; the job records how
+long after that it started. Between jobs the producer waits a random 20-80 ms (a lightly
+loaded worker); for the idle figure it waits 3 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+PRODUCER = """
+import json, random, sys, time
+import redis
+from bench.{variant}_app import stamp
+client = redis.Redis.from_url({url!r})
+def one(key):
+    before = client.llen(key)
+    stamp.send(sent_at=time.time(), key=key)
+    deadline = time.time() + 10
+    while client.llen(key) == before and time.time() < deadline:
+        time.sleep(0.0005)
+for _ in range(20):  # warm up
+    one("latency:warm"); time.sleep(0.02)
+for _ in range({samples}):
+    time.sleep(random.uniform(0.02, 0.08)); one("latency:busy")
+for _ in range({idle_samples}):
+    time.sleep(3.0); one("latency:idle")
+print(json.dumps({{k: [float(v) * 1000 for v in client.lrange(k, 0, -1)] for k in ("latency:busy", "latency:idle")}}))
+"""
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(variant: str, redis_url: str, env: dict[str, str], samples: int = 200, idle_samples: int = 5) -> dict:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    worker = subprocess.Popen(
+        [str(BIN / "dramatiq"), f"bench.{variant}_app", "--processes", "1", "--threads", "8"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(3)  # booted and idle
+        code = PRODUCER.format(variant=variant, url=redis_url, samples=samples, idle_samples=idle_samples)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=300
+        )
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    busy, idle = found["latency:busy"], found["latency:idle"]
+    return {
+        "p50": _percentile(busy, 0.5),
+        "p99": _percentile(busy, 0.99),
+        "idle_median": _percentile(idle, 0.5),
+        "idle_max": max(idle),
+        "samples": len(busy),
+    }

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import aggregation, exports, latency, priority, rate_limit, scaling, throughput
+from bench import aggregation, exports, latency, priority, rate_limit, scaling, store_queries, throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -93,6 +93,7 @@ def main() -> None:
             "≥ 3x (goal 5x)",
         )
     )
+    rows.extend(_store_query_rows())
     rows.extend(_latency_rows(env))
     rows.append(_scaling_row(env))
     rows.append(_per_job_row(full, bare))
@@ -108,6 +109,28 @@ def main() -> None:
         print(" | ".join(row))
     print(f"job store complete after the drain: median {statistics.median(lags):.2f} s")
     _write_markdown(header, rows, lags)
+
+
+def _store_query_rows() -> list[tuple[str, str, str, str, str]]:
+    records = store_queries.ensure_records()
+    found = store_queries.timings()
+    print(f"store with {records:,} job records: {found}", flush=True)
+    return [
+        (
+            f"queue metrics (API's counts by queue and state) with {records:,} job records, ms median (max of 50)",
+            f"{found['metrics_median']:.1f} ({found['metrics_max']:.1f})",
+            "n/a",
+            "n/a",
+            "< 50 ms (goal < 10 ms)",
+        ),
+        (
+            f"job lookup by id with {records:,} job records, ms median (max of 50)",
+            f"{found['lookup_median']:.2f} ({found['lookup_max']:.2f})",
+            "n/a",
+            "n/a",
+            "< 5 ms (goal < 1 ms)",
+        ),
+    ]
 
 
 def _latency_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 JOBS = 5000
 #: Each job sleeps this long, so the run lasts long enough to kill a host in the middle of it.
-WORK_MS = 20
+WORK_MS = 50
 #: After the kill: the broker's heartbeat timeout (60 s), then maintenance, which runs on a
 #: random 0.1 % of broker commands, must come round; then host 3 runs what host 2 held.
 RECOVERY_TIMEOUT = 480

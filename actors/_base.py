@@ -8,8 +8,7 @@ that fails validation (sent by hand, or by an older producer) goes straight to `
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from actors._outages import hold_if_unreachable
+from brokers.priority_redis import MessageTooLarge
 from settings import get_settings
 
 P = TypeVar("P", bound="JobPayload")
@@ -112,10 +112,12 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
             except InvalidPayload as error:
                 raise InvalidPayload(self.actor_name, f"payload #{index}: {str(error).split(', ', 1)[-1]}") from None
         enqueue_many = getattr(self.broker, "enqueue_many", None)
-        with _size_checked(self.actor_name):
+        try:
             if enqueue_many is None:
                 return [self.broker.enqueue(message) for message in messages]
             return list(enqueue_many(messages))
+        except MessageTooLarge as error:
+            raise _too_large(self.actor_name, error) from None
 
     def send_with_options(
         self,
@@ -142,26 +144,23 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
                 # The job holding the key is still waiting, delayed or active: enqueue nothing.
                 return message.copy(message_id=holder, options={"deduplicated": True})
             try:
-                with _size_checked(self.actor_name):
-                    return self.broker.enqueue(message, delay=delay)
-            except BaseException:
+                return self.broker.enqueue(message, delay=delay)
+            except BaseException as error:
                 flags.release(self.queue_name, key, message.message_id)
+                if isinstance(error, MessageTooLarge):
+                    raise _too_large(self.actor_name, error) from None
                 raise
-        with _size_checked(self.actor_name):
+        try:
             return self.broker.enqueue(message, delay=delay)
+        except MessageTooLarge as error:
+            raise _too_large(self.actor_name, error) from None
 
 
-@contextmanager
-def _size_checked(actor_name: str) -> Iterator[None]:
+def _too_large(actor_name: str, error: MessageTooLarge) -> InvalidPayload:
     """The broker's size limit (MAX_PAYLOAD_BYTES) reported as an invalid payload, like any other."""
-    from brokers.priority_redis import MessageTooLarge
-
-    try:
-        yield
-    except MessageTooLarge as error:
-        raise InvalidPayload(
-            actor_name, f"payload too large: {error.size:,} bytes encoded, limit {error.limit:,} (MAX_PAYLOAD_BYTES)"
-        ) from None
+    return InvalidPayload(
+        actor_name, f"payload too large: {error.size:,} bytes encoded, limit {error.limit:,} (MAX_PAYLOAD_BYTES)"
+    )
 
 
 def _message_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import aggregation, exports, latency, priority, rate_limit, scaling, store_queries, throughput
+from bench import aggregation, anchors, exports, latency, priority, rate_limit, scaling, store_queries, throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -93,7 +94,8 @@ def main() -> None:
             "≥ 3x (goal 5x)",
         )
     )
-    rows.extend(_store_query_rows())
+    rows.extend(_anchor_rows(env, full))
+    rows.extend(_store_query_rows(env))
     rows.extend(_latency_rows(env))
     rows.append(_scaling_row(env))
     rows.append(_per_job_row(full, bare))
@@ -111,10 +113,33 @@ def main() -> None:
     _write_markdown(header, rows, lags)
 
 
-def _store_query_rows() -> list[tuple[str, str, str, str, str]]:
-    records = store_queries.ensure_records()
-    found = store_queries.timings()
-    print(f"store with {records:,} job records: {found}", flush=True)
+def _anchor_rows(env: dict[str, str], full: list[throughput.Run]) -> list[tuple[str, str, str, str, str]]:
+    ours = statistics.median(r.drain_per_s for r in full)
+    rows = []
+    for anchor in anchors.ANCHORS:
+        rate = anchors.drain_rate(anchor, env["BENCH_REDIS_URL"], env)
+        print(f"anchor {anchor.name}: {rate:,.0f} jobs/s", flush=True)
+        rows.append(
+            (
+                f"no-op jobs/s against {anchor.name}, {anchor.jobs:,} jobs (one run)",
+                f"{ours:,.0f} (the median above)",
+                f"{rate:,.0f}",
+                f"{ours / rate:.2f}x",
+                "≥ 3x Celery (goal ≥ huey)",
+            )
+        )
+    return rows
+
+
+def _store_query_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
+    store_env = {**env, "DATABASE_URL": store_queries.store_url(env["DATABASE_URL"])}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.store_queries"], cwd=ROOT, env=store_env, text=True, capture_output=True
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    print(out.stdout, end="", flush=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    records = found["records"]
     return [
         (
             f"queue metrics (API's counts by queue and state) with {records:,} job records, ms median (max of 50)",

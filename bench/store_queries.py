@@ -1,14 +1,19 @@
 """Queue metrics and job lookup by id with 10 million job records in the store.
 
-The records are made once in the bench database (queue `bench-store`, ten queues' worth of
-states) and kept between runs; `make bench` times, against them, the API's queue metrics
-(`control.service.queue_metrics()`: counts by queue and state from the store, plus Redis)
-and `jobstore.get_job()` by primary key, 50 calls each, warm.
+The records are made once, in a database of their own (`adjobs_bench_store`, so the other
+benchmarks write to a small store), across ten queues and every state, and kept between runs:
+the first `make bench` spends several minutes making them. Against them it times the API's
+queue metrics (`control.service.queue_metrics()`: counts by queue and state from the store,
+plus Redis) and `jobstore.get_job()` by primary key, 50 calls each, warm.
+
+    python -m bench.store_queries     (DATABASE_URL: the store database; prints JSON)
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
 import time
 import uuid
 
@@ -84,3 +89,31 @@ def _id_of(i: int) -> str:
     import hashlib
 
     return str(uuid.UUID(hashlib.md5(str(i).encode()).hexdigest()))  # the seed's md5(i)::uuid
+
+
+def store_url(bench_url: str) -> str:
+    """The store benchmark's database, beside the bench database."""
+    return bench_url.rsplit("/", 1)[0] + "/adjobs_bench_store"
+
+
+def main() -> int:
+    import os
+
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    name = url.rsplit("/", 1)[1]
+    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+    from db.migrate import upgrade
+
+    upgrade()
+    records = ensure_records()
+    print(json.dumps({"records": records, **timings()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

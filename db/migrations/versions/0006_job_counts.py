@@ -40,26 +40,37 @@ _TRIGGERS = {
 }
 
 
+#: The DDL, made once from the constants above.
+CREATE = [
+    "CREATE TABLE job_counts (queue varchar(64) NOT NULL, state varchar(16) NOT NULL,"
+    " n bigint NOT NULL DEFAULT 0, PRIMARY KEY (queue, state))",
+    *(
+        statement
+        for name, body in _FUNCTIONS.items()
+        for statement in (
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NULL; END $$",
+            f"CREATE TRIGGER {name} {_TRIGGERS[name]} FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
+        )
+    ),
+    "LOCK TABLE jobs IN SHARE MODE",  # no write between the count and the triggers taking over
+    "INSERT INTO job_counts (queue, state, n) SELECT queue, state, count(*) FROM jobs GROUP BY 1, 2",
+]
+DROP = [
+    *(f"DROP TRIGGER IF EXISTS {name} ON jobs" for name in _FUNCTIONS),
+    *(f"DROP FUNCTION IF EXISTS {name}()" for name in _FUNCTIONS),
+    "DROP TABLE IF EXISTS job_counts",
+]
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute(
-        "CREATE TABLE job_counts (queue varchar(64) NOT NULL, state varchar(16) NOT NULL,"
-        " n bigint NOT NULL DEFAULT 0, PRIMARY KEY (queue, state))"
-    )
-    for name, body in _FUNCTIONS.items():
-        op.execute(
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NULL; END $$"
-        )
-        op.execute(f"CREATE TRIGGER {name} {_TRIGGERS[name]} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
-    op.execute("LOCK TABLE jobs IN SHARE MODE")  # no write between the count and the triggers taking over
-    op.execute("INSERT INTO job_counts (queue, state, n) SELECT queue, state, count(*) FROM jobs GROUP BY 1, 2")
+    for statement in CREATE:
+        op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for name in _FUNCTIONS:
-        op.execute(f"DROP TRIGGER IF EXISTS {name} ON jobs")
-        op.execute(f"DROP FUNCTION IF EXISTS {name}()")
-    op.execute("DROP TABLE IF EXISTS job_counts")
+    for statement in DROP:
+        op.execute(statement)

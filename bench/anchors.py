@@ -7,18 +7,15 @@ last few in a worker's hands are not waited for; at thousands of jobs that is no
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from bench.workers import BIN, ROOT, process_group
 
 
 @dataclass(frozen=True)
@@ -66,18 +63,9 @@ def drain_rate(anchor: Anchor, redis_url: str, env: dict[str, str]) -> float:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
     waiting = client.llen(anchor.queue_key)
     assert waiting == anchor.jobs, f"{anchor.name}: {waiting} of {anchor.jobs} queued"
-    workers = [
-        subprocess.Popen(
-            [part.format(url=redis_url) for part in command],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        for command in anchor.workers
-    ]
-    try:
+    with ExitStack() as workers:
+        for command in anchor.workers:
+            workers.enter_context(process_group([part.format(url=redis_url) for part in command], env))
         deadline = time.monotonic() + 120
         while client.llen(anchor.queue_key) == anchor.jobs:
             assert time.monotonic() < deadline, f"{anchor.name}: no worker took a job"
@@ -86,13 +74,3 @@ def drain_rate(anchor: Anchor, redis_url: str, env: dict[str, str]) -> float:
         while client.llen(anchor.queue_key) > 0:
             time.sleep(0.002)
         return anchor.jobs / (time.perf_counter() - started)
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()

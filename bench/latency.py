@@ -8,17 +8,13 @@ loaded worker); for the idle figure it waits 3 s.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import redis
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from bench.workers import ROOT, dramatiq_worker
 
 PRODUCER = """
 import json, random, sys, time
@@ -49,23 +45,12 @@ def _percentile(values: list[float], q: float) -> float:
 def measure(variant: str, redis_url: str, env: dict[str, str], samples: int = 200, idle_samples: int = 5) -> dict:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    worker = subprocess.Popen(
-        [str(BIN / "dramatiq"), f"bench.{variant}_app", "--processes", "1", "--threads", "8"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with dramatiq_worker(f"bench.{variant}_app", 1, 8, env):
         time.sleep(3)  # booted and idle
         code = PRODUCER.format(variant=variant, url=redis_url, samples=samples, idle_samples=idle_samples)
         out = subprocess.run(
             [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=300
         )
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
     found = json.loads(out.stdout.strip().splitlines()[-1])
     busy, idle = found["latency:busy"], found["latency:idle"]
     return {

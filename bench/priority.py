@@ -8,16 +8,13 @@ queue is first in, first out, so there the CRITICAL job waits for every job queu
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
 
 import redis
 from sqlalchemy import text
 
-from bench.throughput import BIN, ROOT
+from bench.workers import dramatiq_worker
 
 
 @dataclass
@@ -39,15 +36,7 @@ def run_once(redis_url: str, env: dict[str, str], low_jobs: int = 1000) -> Prior
     for n in range(low_jobs):
         noop.send_with_options(kwargs={"n": n}, priority=Priority.LOW)
     get_buffer().flush()
-    worker = subprocess.Popen(
-        [str(BIN / "dramatiq"), "bench.full_app", "--processes", "1", "--threads", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with dramatiq_worker("bench.full_app", 1, 1, env):
         deadline = time.monotonic() + 60
         while client.hlen("dramatiq:bench.msgs") > low_jobs - 20 and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -62,9 +51,6 @@ def run_once(redis_url: str, env: dict[str, str], low_jobs: int = 1000) -> Prior
             if state == "completed":
                 break
             time.sleep(0.05)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
     with get_engine().connect() as connection:
         overtaken = connection.execute(
             text(

@@ -8,16 +8,13 @@ the 600 took (at least 5 s when the limit holds).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
 
 import redis
 from sqlalchemy import text
 
-from bench.throughput import BIN, ROOT
+from bench.workers import dramatiq_worker
 
 LIMIT = 100
 JOBS = 600
@@ -44,15 +41,7 @@ def run_once(redis_url: str, env: dict[str, str]) -> RateRun:
         noop.send(n=n)
     get_buffer().flush()
     worker_env = {**env, "QUEUES__BENCH__RATE_LIMIT": str(LIMIT), "QUEUES__BENCH__RATE_WINDOW": "1"}
-    worker = subprocess.Popen(
-        [str(BIN / "dramatiq"), "bench.full_app", "--processes", "2", "--threads", "8"],
-        cwd=ROOT,
-        env=worker_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with dramatiq_worker("bench.full_app", 2, 8, worker_env):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             with get_engine().connect() as connection:
@@ -62,9 +51,6 @@ def run_once(redis_url: str, env: dict[str, str]) -> RateRun:
             if finished >= JOBS:
                 break
             time.sleep(0.2)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
     with get_engine().connect() as connection:
         row = connection.execute(
             text(

@@ -6,17 +6,14 @@ the figure is the drain rate with 2 processes over the rate with 1.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import redis
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from bench.workers import ROOT, dramatiq_worker
+
 QUEUE = "dramatiq:bench-io"
 
 
@@ -26,21 +23,10 @@ def drain_rate(processes: int, redis_url: str, env: dict[str, str], jobs: int = 
     code = f"from bench.full_app import wait_io\nwait_io.send_many([{{'ms': {wait_ms}}}] * {jobs})\n"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
     assert client.hlen(f"{QUEUE}.msgs") == jobs
-    worker = subprocess.Popen(
-        [str(BIN / "dramatiq"), "bench.full_app", "--processes", str(processes), "--threads", "8"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with dramatiq_worker("bench.full_app", processes, 8, env):
         while client.llen(QUEUE) == jobs:
             time.sleep(0.001)
         started = time.perf_counter()
         while client.hlen(f"{QUEUE}.msgs") > 0:
             time.sleep(0.005)
         return jobs / (time.perf_counter() - started)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)

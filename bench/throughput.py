@@ -8,18 +8,14 @@ job store holds every job as completed (the store lag after the drain).
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from bench.workers import ROOT, dramatiq_worker
 
 
 @dataclass
@@ -119,16 +115,8 @@ def run_once(variant: str, jobs: int, redis_url: str, env: dict[str, str], worke
     enqueue_rate = _enqueue(variant, jobs, env)
     assert client.llen("dramatiq:bench") == jobs, "enqueue lost messages"
     processes, threads = workers
-    worker = subprocess.Popen(
-        [str(BIN / "dramatiq"), f"bench.{variant}_app", "--processes", str(processes), "--threads", str(threads)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     polls = 0
-    try:
+    with dramatiq_worker(f"bench.{variant}_app", processes, threads, env) as worker:
         while client.llen("dramatiq:bench") == jobs:
             polls += 1
             time.sleep(0.001)
@@ -142,9 +130,6 @@ def run_once(variant: str, jobs: int, redis_url: str, env: dict[str, str], worke
         lag = None
         if variant == "full":
             lag = _store_lag(jobs)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
     time.sleep(1.2)
     pg_after = _pg_counters()
     return Run(

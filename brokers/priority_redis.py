@@ -244,7 +244,11 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
             raise ConnectionClosed(error) from None
 
     def ack(self, message: Any) -> None:
-        with self.broker.acting_as(getattr(message, "_fetched_by", None)):
+        fetched_by = getattr(message, "_fetched_by", None)
+        if fetched_by is None or fetched_by == self.broker._current_id:  # the usual case, on every job's path
+            super().ack(message)
+            return
+        with self.broker.acting_as(fetched_by):
             super().ack(message)
 
     def nack(self, message: Any) -> None:

@@ -22,3 +22,33 @@ def record(key: str, **row: Any) -> Path:
     path = ARTIFACTS / f"{key}.json"
     path.write_text(json.dumps({"key": key, "recorded_at": time.strftime("%Y-%m-%d %H:%M:%S"), **row}, indent=1))
     return path
+
+
+def record_ledger_run(
+    key: str,
+    fault: str,
+    *,
+    run: str,
+    jobs: int,
+    sent: dict[str, Any],
+    states: dict[str, int],
+    started: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Count a ledger run (`ledger_jobs.counts`) against the jobs sent, record the row and return it."""
+    from tests.chaos import ledger_jobs
+
+    counts = ledger_jobs.counts(run)
+    row = {
+        "fault": fault,
+        "sent": sent["sent"],
+        "completed": counts["applied"],
+        "lost": jobs - counts["applied"],
+        "ran_twice": counts["ran_twice"],
+        "applied_twice": counts["applied_twice"],
+        "store": states,
+        "seconds": round(time.monotonic() - started, 1),
+        **extra,
+    }
+    record(key, **row)
+    return row

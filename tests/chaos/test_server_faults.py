@@ -47,23 +47,19 @@ def test_postgres_unreachable_for_30_seconds_under_load(ledger_run):
             states = settle(run)
     finally:
         proxy.close()
-    counts = ledger_jobs.counts(run)
-    lost = jobs - counts["applied"]
-    reliability.record(
+    row = reliability.record_ledger_run(
         "postgres-outage",
-        fault=f"PostgreSQL unreachable for {OUTAGE_SECONDS} s (connections cut, port closed) during {jobs:,} jobs",
-        sent=sent["sent"],
-        completed=counts["applied"],
-        lost=lost,
-        ran_twice=counts["ran_twice"],
-        applied_twice=counts["applied_twice"],
-        store=states,
-        seconds=round(time.monotonic() - started, 1),
+        f"PostgreSQL unreachable for {OUTAGE_SECONDS} s (connections cut, port closed) during {jobs:,} jobs",
+        run=run,
+        jobs=jobs,
+        sent=sent,
+        states=states,
+        started=started,
         note=f"every job record kept (buffered, written later); done {caught_up:.0f} s after the database returned",
     )
     assert during <= 16, f"{during} entries applied while the database was away: the cut did not cut"
     assert "does not answer" in log, "no job was held for the outage: nothing was tested"
-    assert lost == 0 and counts["applied_twice"] == 0
+    assert row["lost"] == 0 and row["applied_twice"] == 0
     # Every record kept: one per job sent, none dead (a held job uses no attempt).
     assert set(states) == {"completed"} and sum(states.values()) == jobs + sent["send_retries"], (
         f"{states}: {describe_unsettled(run)}"
@@ -97,22 +93,18 @@ def test_redis_restarted_with_appendonly_under_load(ledger_run):
             unsettled = describe_unsettled(run, own.url) if set(states) != {"completed"} else []
     finally:
         own.close()
-    counts = ledger_jobs.counts(run)
-    lost = jobs - counts["applied"]
-    reliability.record(
+    row = reliability.record_ledger_run(
         "redis-restart",
-        fault=f"Redis (appendonly yes) stopped at {stopped_at:,} of {jobs:,} jobs ({sent['delayed']} delayed) "
+        f"Redis (appendonly yes) stopped at {stopped_at:,} of {jobs:,} jobs ({sent['delayed']} delayed) "
         "and started 5 s later",
-        sent=sent["sent"],
-        completed=counts["applied"],
-        lost=lost,
-        ran_twice=counts["ran_twice"],
-        applied_twice=counts["applied_twice"],
-        store=states,
-        seconds=round(time.monotonic() - started, 1),
+        run=run,
+        jobs=jobs,
+        sent=sent,
+        states=states,
+        started=started,
         note=f"workers and producer not restarted; the producer retried {sent['send_retries']} sends",
     )
     assert alive, "a worker exited: it should have reconnected"
     assert stopped_at < jobs - 1_000, "the restart came too late to test anything"
-    assert lost == 0 and counts["applied_twice"] == 0
+    assert row["lost"] == 0 and row["applied_twice"] == 0
     assert set(states) == {"completed"}, f"{states}: {unsettled}"

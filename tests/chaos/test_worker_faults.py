@@ -36,21 +36,17 @@ def test_workers_killed_with_sigkill_lose_nothing(ledger_run, jobs, kills):
         sent = producer_result(sender)
         wait_until(lambda: ledger_jobs.counts(run)["applied"] >= jobs, 180, 0.5, f"all {jobs} entries applied")
         states = settle(run)
-    counts = ledger_jobs.counts(run)
-    lost = jobs - counts["applied"]
-    reliability.record(
+    row = reliability.record_ledger_run(
         f"sigkill-{jobs}",
-        fault=f"`kill -9` of a worker group {kills} times during {jobs:,} jobs (2 groups x 8 threads)",
-        sent=sent["sent"],
-        completed=counts["applied"],
-        lost=lost,
-        ran_twice=counts["ran_twice"],
-        applied_twice=counts["applied_twice"],
-        store=states,
-        seconds=round(time.monotonic() - started, 1),
+        f"`kill -9` of a worker group {kills} times during {jobs:,} jobs (2 groups x 8 threads)",
+        run=run,
+        jobs=jobs,
+        sent=sent,
+        states=states,
+        started=started,
     )
     assert groups.killed == kills
-    assert lost == 0 and counts["applied_twice"] == 0
+    assert row["lost"] == 0 and row["applied_twice"] == 0
     assert set(states) == {"completed"}, f"job records not settled: {states}: {describe_unsettled(run)}"
 
 
@@ -84,19 +80,15 @@ def test_sigterm_to_every_worker_then_a_restart_loses_nothing(ledger_run, jobs):
         groups.start()
         wait_until(lambda: ledger_jobs.counts(run)["applied"] >= jobs, 180, 0.5, f"all {jobs} entries applied")
         states = settle(run)
-    counts = ledger_jobs.counts(run)
-    lost = jobs - counts["applied"]
-    reliability.record(
+    row = reliability.record_ledger_run(
         f"sigterm-{jobs}",
-        fault=f"SIGTERM to every worker at {stopped_at:,} of {jobs:,} jobs, then start again",
-        sent=sent["sent"],
-        completed=counts["applied"],
-        lost=lost,
-        ran_twice=counts["ran_twice"],
-        applied_twice=counts["applied_twice"],
-        store=states,
-        seconds=round(time.monotonic() - started, 1),
+        f"SIGTERM to every worker at {stopped_at:,} of {jobs:,} jobs, then start again",
+        run=run,
+        jobs=jobs,
+        sent=sent,
+        states=states,
+        started=started,
     )
-    assert lost == 0 and counts["applied_twice"] == 0
-    assert counts["ran_twice"] == 0, "a graceful stop finishes running jobs and gives back the others"
+    assert row["lost"] == 0 and row["applied_twice"] == 0
+    assert row["ran_twice"] == 0, "a graceful stop finishes running jobs and gives back the others"
     assert set(states) == {"completed"}, f"job records not settled: {states}: {describe_unsettled(run)}"

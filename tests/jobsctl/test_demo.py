@@ -1,28 +1,14 @@
-"""`jobsctl demo` works on the embedded default: no servers configured, nothing to start."""
+"""`jobsctl demo` on the session's Redis and PostgreSQL: a real worker process runs every job type."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 
+from settings import Settings
 from tests.support.processes import BIN
 
-
-def test_the_demo_runs_end_to_end_on_the_embedded_default(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "BROKER_URL")}
-    result = subprocess.run(
-        [str(BIN / "jobsctl"), "demo", "--days", "2", "--rows-per-day", "3000"],
-        cwd=tmp_path,
-        env={**env, "COLUMNS": "160"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "embedded" in result.stdout
-    assert "Daily rollups" in result.stdout
-    assert "state completed" in result.stdout and "state dead" not in result.stdout
-    assert (tmp_path / "var" / "adjobs.sqlite3").exists()
+EMBEDDED_DATABASE = Settings.model_fields["embedded_database_path"].default
 
 
 def test_the_demo_runs_end_to_end_on_redis_and_postgresql(tmp_path):
@@ -40,4 +26,4 @@ def test_the_demo_runs_end_to_end_on_redis_and_postgresql(tmp_path):
     assert "postgresql+psycopg://" in result.stdout and "broker: redis://" in result.stdout
     assert "Daily rollups" in result.stdout
     assert "state completed" in result.stdout and "state dead" not in result.stdout
-    assert not (tmp_path / "var" / "adjobs.sqlite3").exists()
+    assert not (tmp_path / EMBEDDED_DATABASE).exists()  # nothing fell back to the embedded default

@@ -54,6 +54,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed, DecodeError
 
+from brokers.acks import AckBatcher
 from brokers.signals import QuickSignals
 from brokers.wakeups import Wakeups
 
@@ -63,6 +64,8 @@ LANES = 10
 NORMAL = 5
 #: Default for `max_message_bytes`: 1 MiB.
 MAX_MESSAGE_BYTES = 1_048_576
+#: Seconds a closing consumer waits for the process's queued acknowledgements.
+ACK_FLUSH_TIMEOUT = 10.0
 
 
 class MessageTooLarge(ValueError):
@@ -244,12 +247,26 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
             raise ConnectionClosed(error) from None
 
     def ack(self, message: Any) -> None:
-        fetched_by = getattr(message, "_fetched_by", None)
-        if fetched_by is None or fetched_by == self.broker._current_id:  # the usual case, on every job's path
-            super().ack(message)
-            return
-        with self.broker.acting_as(fetched_by):
-            super().ack(message)
+        """Hand the acknowledgement to the process's batcher (`brokers/acks.py`), under the
+        connection id the message was fetched with (the current one, unless Redis went away)."""
+        broker = self.broker
+        self.queued_message_ids.discard(message.message_id)
+        broker.acks.ack(
+            self.queue_name,
+            getattr(message, "_fetched_by", None) or broker._current_id,
+            message.options["redis_message_id"],
+        )
+
+    def close(self) -> None:
+        """Wait for the acknowledgements queued so far (a worker stopping leaves none unwritten)."""
+        if not self.broker.acks.flush(timeout=ACK_FLUSH_TIMEOUT):
+            logger.warning(
+                "Queue %s: acknowledgements not written within %.0f s (Redis away?); "
+                "those jobs run again once this worker's heartbeat is stale.",
+                self.queue_name,
+                ACK_FLUSH_TIMEOUT,
+            )
+        super().close()
 
     def nack(self, message: Any) -> None:
         with self.broker.acting_as(getattr(message, "_fetched_by", None)):
@@ -303,6 +320,7 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         self._queue = threading.local()
         self._maintained: dict[str, float] = {}
         self.wakeups = Wakeups(self.client, self.namespace)
+        self.acks = AckBatcher(self.client, self.namespace, lambda: self._current_id)
 
     @property
     def consumer_class(self) -> type[dramatiq_redis._RedisConsumer]:

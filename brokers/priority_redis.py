@@ -205,18 +205,27 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
     that long in Redis while the worker runs the less urgent ones it holds. Here a full
     prefetch is checked every few milliseconds (no Redis call), so the urgent message is
     fetched as soon as a slot frees, and the worker's queue (ordered by priority) runs it next.
+    Sooner still: a message pushed into an empty lane publishes a wake-up (`wakeups`), and a
+    full consumer woken so fetches one message beyond its prefetch, the most urgent waiting.
     """
 
     FULL_RECHECK_SECONDS = 0.005
 
     def __next__(self) -> Any:
         """Dramatiq's `_RedisConsumer.__next__`, with three changes: a full prefetch is
-        re-checked every few milliseconds, an idle wait ends when a job arrives (`wakeups`),
-        and unreadable bytes go to the dead letters instead of raising."""
-        if not self.message_cache and self.outstanding_message_count >= self.prefetch:
-            time.sleep(self.FULL_RECHECK_SECONDS)
-            return None
+        re-checked every few milliseconds and takes one more message when a lane of the queue
+        turns non-empty, an idle wait ends when a job arrives (both through `wakeups`), and
+        unreadable bytes go to the dead letters instead of raising."""
         broker = self.broker
+        room = self.prefetch - self.outstanding_message_count
+        if not self.message_cache and room <= 0:
+            wake = broker.wakeups.event(self.queue_name)
+            if not wake.wait(self.FULL_RECHECK_SECONDS):
+                return None
+            # A push made one of the queue's lanes non-empty (most often an urgent job into its
+            # empty lane) while the prefetch is full: one more, the most urgent waiting, so
+            # the worker's queue (ordered by priority) can run it next.
+            room = 1
         try:
             while True:
                 if self.message_cache:
@@ -233,9 +242,12 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
                     proxy = MessageProxy(message)
                     proxy._fetched_by = broker.fetched_by()  # the id this thread's last fetch ran under
                     return proxy
+                if room <= 0:
+                    return None
                 wake = broker.wakeups.event(self.queue_name)
                 wake.clear()  # before the fetch: a job pushed after it sets the event again
-                messages = broker.do_fetch(self.queue_name, self.prefetch - self.outstanding_message_count)
+                messages = broker.do_fetch(self.queue_name, room)
+                room = 0
                 if messages:
                     self.message_cache = messages
                     continue

@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, func, select, update
 
 from control import dead_letters, flags
 from db import jobstore
-from db.engine import get_engine
+from db.engine import get_engine, read_connection
 from db.models import JobRecord
 from db.store_buffer import get_buffer
 from observability import queue_state
@@ -162,7 +162,7 @@ def _row(queue: str, job_id: str) -> dict[str, Any]:
     if not job_id or len(job_id) > MAX_JOB_ID or "\x00" in job_id:
         raise JobNotFound(queue, job_id)
     get_buffer().flush(timeout=1.0)
-    with get_engine().connect() as connection:
+    with read_connection() as connection:
         row = jobstore.get_job(connection, job_id)
     if row is None or row["queue"] != queue:
         raise JobNotFound(queue, job_id)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from settings import get_settings
@@ -86,6 +86,14 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_connection() -> Iterator[Connection]:
+    """A pooled connection in autocommit for single reads: no BEGIN and ROLLBACK round trips
+    around them (each read sees the latest committed data, as it would alone in a transaction)."""
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection
 
 
 def is_postgres(engine: Engine | None = None) -> bool:

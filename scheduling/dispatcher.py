@@ -54,8 +54,13 @@ def dispatch(now: datetime | None = None) -> list[dict[str, Any]]:
         if state.advance_watermark(schedule.name, last) and missed:
             reason = "beyond SCHEDULE_CATCH_UP_LIMIT" if catch_up else "late, and the schedule does not catch up"
             state.record_missed(schedule.name, missed[0], missed[-1], len(missed), reason)
-            logger.warning("Schedule %s missed %d tick(s) from %s to %s.", schedule.name, len(missed),
-                           missed[0].isoformat(), missed[-1].isoformat())
+            logger.warning(
+                "Schedule %s missed %d tick(s) from %s to %s.",
+                schedule.name,
+                len(missed),
+                missed[0].isoformat(),
+                missed[-1].isoformat(),
+            )
     state.record_dispatch(now)
     return runs
 

@@ -11,23 +11,17 @@ from __future__ import annotations
 from pipelines import scheduled
 from scheduling.registry import Schedule, register
 
+# fmt: off
 SCHEDULES = (
     #         name                 cron           what it enqueues
-    Schedule(
-        "daily-aggregation",
-        "0 1 * * *",
-        scheduled.daily_aggregation,
-        "the daily pipeline for the previous day: aggregation → metrics → cache warming",
-    ),
-    Schedule(
-        "daily-cleanup",
-        "0 2 * * *",
-        scheduled.daily_cleanup,
-        "cleanup: old logs, expired tokens, temp files, old job records",
-    ),
+    Schedule("daily-aggregation", "0 1 * * *", scheduled.daily_aggregation,
+             "the daily pipeline for the previous day: aggregation → metrics → cache warming"),
+    Schedule("daily-cleanup", "0 2 * * *", scheduled.daily_cleanup,
+             "cleanup: old logs, expired tokens, temp files, old job records"),
     Schedule("hourly-metrics", "0 * * * *", scheduled.hourly_metrics, "metrics for the last hour"),
     Schedule("cache-warming", "*/5 * * * *", scheduled.cache_warming, "warm popular dashboard queries"),
     Schedule("weekly-reports", "0 8 * * 1", scheduled.weekly_reports, "weekly reports for every publisher"),
 )
+# fmt: on
 
 register(*SCHEDULES)

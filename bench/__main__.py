@@ -244,13 +244,20 @@ def _priority_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:
     runs = [priority.run_once(env["BENCH_REDIS_URL"], env) for _ in range(RUNS)]
     overtaken = [r.overtaken_by for r in runs]
     waiting = [r.waiting_at_send for r in runs]
-    print(f"priority: CRITICAL started after {overtaken} LOW jobs ({waiting} waiting when sent)", flush=True)
+    start_ms = [r.start_ms for r in runs]
+    print(
+        f"priority: CRITICAL started after {overtaken} LOW jobs ({waiting} waiting when sent), "
+        f"{[round(ms, 1) for ms in start_ms]} ms after its send",
+        flush=True,
+    )
     return (
-        "CRITICAL job sent behind 1,000 LOW (1 process, 1 thread, prefetch 64): LOW jobs started before it",
-        f"{statistics.median(overtaken):.0f} ({min(overtaken)}-{max(overtaken)})",
+        f"CRITICAL job sent behind 1,000 LOW ({priority.JOB_MS} ms jobs, 1 process, 1 thread, prefetch 64): "
+        "LOW jobs started before it",
+        f"{statistics.median(overtaken):.0f} ({min(overtaken)}-{max(overtaken)}); "
+        f"started {statistics.median(start_ms):.1f} ms after its send",
         f"{statistics.median(waiting):.0f} (bare Dramatiq: FIFO, every job queued before it)",
         "n/a",
-        "≤ prefetch (64), goal 0",
+        "≤ prefetch (64), goal 0 (next job)",
     )
 
 

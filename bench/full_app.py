@@ -42,3 +42,9 @@ class WaitRequest(JobPayload):
 def wait_io(request: WaitRequest) -> None:
     """Waits like a job waiting on a remote service (scaling benchmark)."""
     time.sleep(request.ms / 1000)
+
+
+@job_actor(queue="bench-priority", payload=WaitRequest)
+def short_job(request: WaitRequest) -> None:
+    """A short job of `ms` milliseconds (priority benchmark)."""
+    time.sleep(request.ms / 1000)

@@ -183,6 +183,25 @@ _PATCHES = (
 )
 
 
+# Many messages in one call, each as the patched "enqueue" command stores it: the body in
+# the queue's hash, the id on its lane's list, a wake-up when that list was empty.
+# KEYS: the namespace; ARGV: (queue name, message id, body, lane) for each message.
+ENQUEUE_MANY = """
+local namespace = KEYS[1]
+for i = 1, #ARGV, 4 do
+    local queue_full_name = namespace .. ":" .. ARGV[i]
+    redis.call("hset", queue_full_name .. ".msgs", ARGV[i + 1], ARGV[i + 2])
+    local lane = tonumber(ARGV[i + 3]) or 5
+    local list = queue_full_name
+    if lane ~= 5 then list = queue_full_name .. "|" .. lane end
+    if redis.call("rpush", list, ARGV[i + 1]) == 1 then
+        redis.call("publish", namespace .. ":__wake__", ARGV[i])
+    end
+end
+return #ARGV / 4
+"""
+
+
 def patched_dispatch_script() -> str:
     script = (Path(dramatiq_redis.__file__).parent / "redis" / "dispatch.lua").read_text()
     for old, new in _PATCHES:
@@ -327,6 +346,7 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         super().__init__(*args, **kwargs)
         self.max_message_bytes = max_message_bytes
         self.scripts["dispatch"] = self.client.register_script(_SCRIPT)
+        self.scripts["enqueue_many"] = self.client.register_script(ENQUEUE_MANY)
         self._lane = threading.local()
         self.maintenance_interval = maintenance_interval
         self._queue = threading.local()
@@ -427,12 +447,12 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         return self._dispatch("enqueue")(queue_name, message_id, data, lane)
 
     def enqueue_many(self, messages: list[Message], batch: int = 1000) -> list[Message]:  # type: ignore[type-arg]
-        """Enqueue `messages` (not delayed) with one pipelined round trip per `batch`.
+        """Enqueue `messages` (not delayed) with one script call per `batch`.
 
-        Each message passes the same middleware as `enqueue` (before and after), and goes to
-        the lane of its priority through the same script.
+        Each message passes the same middleware as `enqueue` (before and after) and goes to
+        the lane of its priority, as `enqueue` would put it there (`ENQUEUE_MANY`).
         """
-        script = self.scripts["dispatch"]
+        script = self.scripts["enqueue_many"]
         prepared = []
         for original in messages:
             # A new message's id is already a fresh UUID: it serves as its Redis id too
@@ -444,24 +464,11 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
             prepared.append((message, data))
         sent: list[Message] = []  # type: ignore[type-arg]
         for start in range(0, len(prepared), batch):
-            pipe = self.client.pipeline(transaction=False)
             chunk = prepared[start : start + batch]
+            args: list[Any] = []
             for message, data in chunk:
-                args = [
-                    "enqueue",
-                    int(time.time() * 1000),
-                    message.queue_name,
-                    self.broker_id,
-                    self.heartbeat_timeout,
-                    self.dead_message_ttl,
-                    0,
-                    self._max_unpack_size(),
-                    message.options["redis_message_id"],
-                    data,
-                    lane_of(message.options.get("priority")),
-                ]
-                script(keys=[self.namespace], args=args, client=pipe)
-            pipe.execute()
+                args += (message.queue_name, message.message_id, data, lane_of(message.options.get("priority")))
+            script(keys=[self.namespace], args=args)
             for message, _ in chunk:
                 self.emit_after("enqueue", message, None)
                 sent.append(message)

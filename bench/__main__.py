@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -43,7 +45,12 @@ def _median_range(values: list[float]) -> str:
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
 
+#: Seconds this run spent making benchmark data (the first run on a machine; later runs keep it).
+_MADE: list[float] = []
+
+
 def main() -> None:
+    started = time.monotonic()
     env = _env()
     os.environ.update({k: env[k] for k in ("BENCH_REDIS_URL", "REDIS_URL", "DATABASE_URL")})
     _prepare_database(env["DATABASE_URL"])
@@ -110,7 +117,9 @@ def main() -> None:
     for row in rows:
         print(" | ".join(row))
     print(f"job store complete after the drain: median {statistics.median(lags):.2f} s")
-    _write_markdown(header, rows, lags)
+    minutes = (time.monotonic() - started) / 60
+    print(f"took {minutes:.1f} min, of which making data {sum(_MADE):.0f} s")
+    _write_markdown(header, rows, lags, minutes)
 
 
 def _anchor_rows(env: dict[str, str], full: list[throughput.Run]) -> list[tuple[str, str, str, str, str]]:
@@ -139,6 +148,9 @@ def _store_query_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str
     assert out.returncode == 0, out.stderr[-3000:]
     print(out.stdout, end="", flush=True)
     found = json.loads(out.stdout.strip().splitlines()[-1])
+    made = re.search(r"job records made in (\d+) s", out.stdout)
+    if made:
+        _MADE.append(float(made.group(1)))
     records = found["records"]
     return [
         (
@@ -215,7 +227,9 @@ def _per_job_row(full: list[throughput.Run], bare: list[throughput.Run]) -> tupl
 
 
 def _aggregation_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
+    making = time.monotonic()
     events = aggregation.seed()
+    _MADE.append(time.monotonic() - making)
     rows = []
     for days, runs in ((1, RUNS), (aggregation.DAYS, 1)):
         results = [aggregation.run_once(days, env["DATABASE_URL"]) for _ in range(runs)]
@@ -282,7 +296,9 @@ def _rate_limit_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:
 def _export_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for size in EXPORT_ROWS:
+        making = time.monotonic()
         exports.seed(size)
+        _MADE.append(time.monotonic() - making)
         anchor_runs, our_runs = [], []
         for _ in range(RUNS):
             anchor_runs.append(exports.anchor(env))
@@ -329,7 +345,7 @@ def _export_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: list[float]) -> None:
+def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: list[float], minutes: float) -> None:
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     versions = ", ".join(
         f"{name} {version(name)}" for name in ("dramatiq", "redis", "hiredis", "sqlalchemy", "psycopg")
@@ -344,6 +360,8 @@ def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: 
         f"- machine: {platform.machine()}, {cpu} cores, Python {platform.python_version()}, {platform.system()}",
         f"- versions: {versions}",
         "- command: `make bench`",
+        f"- took: {minutes:.1f} min, of which {sum(_MADE):.0f} s making benchmark data (made on a machine's first"
+        " run, kept for later ones)",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -355,22 +373,28 @@ def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: 
         "## Where the time goes",
         "",
         "The anchor is bare Dramatiq with its default middleware and default settings on the same Redis",
-        "database, a no-op actor, and the same worker flags. The full stack adds, per job: about twenty",
-        "middleware (the job store folds three events in memory and writes them as one batched upsert",
-        "every 0.2 s per process, compiled once; no database round trip on the worker's path), payload",
-        "validation with pydantic in the worker, and consumer threads for every declared queue (about",
-        "twenty, each polling Redis while idle). What it saves: a prefetch of 64 (Dramatiq's is threads",
-        "x 2) halves the fetch round trips, and middleware signals reach only the middleware that handle",
-        "them. On the machine of the previous table (2026-11-25 17:02 UTC) that made it 1.11x the anchor;",
-        "on this run's machine the same code measures about half the anchor, and both stacks spend about",
-        "twice the CPU per job they did there (see the cost row): the full stack, with about twice the",
-        "anchor's Python per job, is the one that stalls when CPU is short. What would move it: fewer",
-        "idle consumer threads (a worker for the queues it serves: `dramatiq actors --queues ...`), the",
-        "job store's event building in C-speed structures, and the acknowledgement batched per fetch.",
+        "database, a no-op actor, and the same worker flags. Bare Dramatiq spends its worker's time in",
+        "Redis round trips: every job is acknowledged by the worker thread that ran it, with its own",
+        "script call, and a profile of the threads holding the interpreter showed that call as the",
+        "largest single cost (command packing, the socket, and the threads queueing for the",
+        "interpreter around it). Ours hands each acknowledgement to one thread per process, which",
+        "writes every acknowledgement waiting with one script call (`brokers/acks.py`): one at a",
+        "time when jobs are rare, hundreds per call under load. That, a prefetch of 64 (Dramatiq's",
+        "is threads x 2: half the fetch round trips) and middleware signals sent only to the",
+        "middleware that handle them pay for what the full stack adds per job: about twenty",
+        "middleware, payload validation with pydantic, and the job store's three events, folded in",
+        "memory and written as one batched upsert every 0.2 s per process (no database round trip on",
+        "the worker's path; see the PostgreSQL columns of the cost row). The cost row counts Redis",
+        "commands inside scripts too. Before the batched acknowledgements the full stack measured",
+        "0.75x the anchor on this machine. What would move it further: a faster JSON codec for",
+        "messages, and fewer idle consumer threads (`dramatiq actors --queues ...` for a worker that",
+        "serves a few queues).",
         "",
-        "Enqueue: one `send()` is one Redis round trip for both; the difference is payload validation",
-        "(pydantic), the job-store event and the priority lane. `send_many()` pipelines 1,000 sends per",
-        "round trip; its remaining cost is Python in the producer (validation, JSON, the store event).",
+        "Enqueue: one `send()` is one Redis round trip for both, and that round trip is most of",
+        "either side's time; ours adds payload validation (pydantic), the job-store event and the",
+        "priority lane, about 0.03 ms of Python per job. `send_many()` validates every payload first,",
+        "then sends 1,000 messages per script call (one round trip, one command to pack); what it",
+        "spends is Python in the producer: validation, the message copy, JSON, the store event.",
         "",
         "Latency: idle consumers wait on a wake-up (the enqueue script publishes when a push makes a",
         "queue non-empty; one subscription per worker process) instead of sleeping out Dramatiq's",
@@ -378,9 +402,18 @@ def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: 
         "Dramatiq's waits for its next poll (up to a second).",
         "",
         "Store queries: queue metrics read `job_counts`, kept by statement-level triggers in the same",
-        "transaction as `jobs` (migration 0006), so their cost does not grow with the store; the lookup",
-        "by id is a primary-key read through SQLAlchemy's pool (most of its time is the pool checkout",
-        "and the statement's compilation, not PostgreSQL).",
+        "transaction as `jobs` (migration 0006), so their cost does not grow with the store. The lookup",
+        "by id is what the API runs: a prepared statement on a pooled connection in autocommit (two",
+        "round trips: the pool's liveness check and the SELECT; through SQLAlchemy's statement and",
+        "result layers in a transaction it was four, and 0.9 ms). The 10 M records are made once,",
+        "in a database of their own (`adjobs_bench_store`), loaded without indexes two statements at",
+        "a time and indexed at the end (about 80 s on this machine; kept for later runs).",
+        "",
+        "Priority: a push into an empty lane publishes a wake-up; a consumer whose prefetch is full",
+        "takes one message beyond it, the most urgent waiting, and the worker's queue is ordered by",
+        "message priority, so the CRITICAL job starts when the job running at its send ends. With",
+        "no-op jobs (6,000 a second on one thread) the same few milliseconds would let about thirty",
+        "LOW jobs start first: the figure then measures the wake-up's latency, not the order.",
         "",
         "Scaling 1 -> 2 processes with a job that waits 20 ms: one process runs eight at a time (about",
         "400 jobs/s at most); the second process shares the two cores with Redis, PostgreSQL and the",
@@ -394,7 +427,10 @@ def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: 
         "Daily rollups: the same `INSERT ... SELECT ... ON CONFLICT` statement; ours raises `work_mem` to",
         "256 MB for its transaction so the grouping stays in memory (the anchor's 4 MB spills to disk on the",
         "30-day run) and skips rows whose totals did not change. The backfill pipeline also splits 30 days",
-        "into one job per day across workers, which this single-statement figure does not use.",
+        "into one job per day across workers, which this single-statement figure does not use. Tried: a",
+        "parallel plan (`CREATE TEMP TABLE ... AS SELECT`, which PostgreSQL may run in parallel where an",
+        "`INSERT` cannot): the planner expects 3 M groups (there are 30,000), sorts 10 M rows on disk and",
+        "takes 10 s instead of 4; and JIT off, which makes the grouping slower (5 s instead of 4).",
         "",
         "Exports: the anchor is `psql`'s `\\copy` of the same query into a file, a C client reading the",
         "server's COPY stream. Ours runs the export job's code in a fresh Python process: a `count(*)` of",

@@ -30,7 +30,7 @@ def one(key):
 for _ in range(20):  # warm up
     one("latency:warm"); time.sleep(0.02)
 for _ in range({samples}):
-    time.sleep(random.uniform(0.02, 0.08)); one("latency:busy")
+    time.sleep(random.uniform(0.01, 0.04)); one("latency:busy")
 for _ in range({idle_samples}):
     time.sleep(3.0); one("latency:idle")
 print(json.dumps({{k: [float(v) * 1000 for v in client.lrange(k, 0, -1)] for k in ("latency:busy", "latency:idle")}}))

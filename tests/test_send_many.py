@@ -1,4 +1,4 @@
-"""`send_many`: fan-out in pipelined batches, validated first, recorded like single sends."""
+"""`send_many`: fan-out in batches of one script call, validated first, recorded like single sends."""
 
 from __future__ import annotations
 
@@ -33,6 +33,20 @@ def test_one_invalid_payload_refuses_the_batch_and_enqueues_nothing(redis_client
 def test_a_batch_goes_to_the_lane_of_its_priority(redis_client, broker):
     probe.send_many([{"key": "bulk"} for _ in range(3)], priority="HIGH")
     assert broker.lane_lengths("limits-probe")[Priority.HIGH] == 3
+
+
+def test_a_batch_into_an_empty_lane_wakes_idle_consumers_once(redis_client, broker):
+    from brokers.wakeups import channel
+
+    subscriber = redis_client.pubsub(ignore_subscribe_messages=True)
+    subscriber.subscribe(channel(broker.namespace))
+    probe.send_many([{"key": "bulk"} for _ in range(5)], priority="HIGH")
+    probe.send_many([{"key": "bulk"} for _ in range(5)], priority="HIGH")  # the lane is not empty now
+    wakes = []
+    while (message := subscriber.get_message(timeout=0.5)) is not None:
+        wakes.append(message["data"])
+    subscriber.close()
+    assert wakes == [b"limits-probe"]
 
 
 def test_the_weekly_reports_schedule_fans_out_one_report_per_publisher(redis_client):

@@ -30,6 +30,7 @@ from dramatiq.results import ResultBackend
 from dramatiq.results.backends import RedisBackend, StubBackend
 from periodiq import PeriodiqMiddleware
 
+from brokers.encoding import FastJSONEncoder
 from middleware.final_failure import FinalFailureReports
 from middleware.graceful_shutdown import GracefulShutdown
 from middleware.heartbeat import WorkerHeartbeat
@@ -101,6 +102,7 @@ def build_middleware(settings: Settings) -> list[Middleware]:
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
+    dramatiq.set_encoder(FastJSONEncoder())
     middleware = build_middleware(settings)
     if settings.embedded:
         return StubBroker(middleware=middleware)

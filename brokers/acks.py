@@ -68,6 +68,8 @@ class AckBatcher:
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.acknowledged = 0
+        #: True while a batch waits for Redis to answer again.
+        self.failing = False
 
     def ack(self, queue_name: str, broker_id: str, redis_message_id: str) -> None:
         """Queue the acknowledgement of a message fetched under `broker_id` from `queue_name`."""
@@ -76,14 +78,16 @@ class AckBatcher:
         self._pending.put((queue_name, broker_id, redis_message_id))
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every acknowledgement queued so far is written; False if `timeout` ran out."""
+        """Wait until every acknowledgement queued so far is written; False if `timeout` ran out,
+        or at once while Redis refuses them (a worker's consumers all close on shutdown: with
+        Redis away, only the first waits)."""
         deadline = time.monotonic() + timeout
         with self._pending.all_tasks_done:
             while self._pending.unfinished_tasks:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self.failing:
                     return False
-                self._pending.all_tasks_done.wait(remaining)
+                self._pending.all_tasks_done.wait(min(remaining, RETRY_DELAY))
         return True
 
     def _start(self) -> None:
@@ -118,8 +122,10 @@ class AckBatcher:
                 try:
                     stamp = int(time.time() * 1000) if broker_id == self.current_id() else ""
                     self._script(keys=keys, args=[stamp, broker_id, *ids])
+                    self.failing = False
                     break
                 except redis.ConnectionError as error:
+                    self.failing = True
                     logger.warning(
                         "Acknowledging %d message(s) of queue %s failed (%s); trying again in %.0f s. "
                         "A worker stopped before this succeeds gives them back to run again.",

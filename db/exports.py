@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
-import pandas as pd
 from sqlalchemy import (
     Connection,
     Float,
@@ -37,6 +36,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db.models import AdEvent, AnalyticsRollup, Export
 from settings import get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ExportFormat = Literal["csv", "json", "jsonl"]
 ExportGranularity = Literal["raw", "hour", "day", "week", "month"]
@@ -266,10 +268,14 @@ def stream_copy(connection: Connection, spec: ExportSpec, out: IO[bytes], progre
 def _frames(connection: Connection, spec: ExportSpec) -> Any:
     query = export_query(spec, connection.dialect.name)
     streaming = connection.execution_options(stream_results=True, max_row_buffer=PANDAS_CHUNK_ROWS)
+    import pandas as pd  # here, not at the top: the COPY path runs without pandas in memory (~60 MB)
+
     return pd.read_sql(query, streaming, chunksize=PANDAS_CHUNK_ROWS)
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     for column in ("ts", "bucket_start"):
         if column in frame:
             frame[column] = pd.to_datetime(frame[column], utc=True)

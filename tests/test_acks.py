@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import dramatiq
 
@@ -22,7 +23,10 @@ def test_a_stopped_worker_leaves_every_finished_job_acknowledged(redis_client, b
         probe.send(key="acks:runs")
     worker = dramatiq.Worker(broker, worker_threads=8, worker_timeout=100)
     worker.start()
-    worker.join()  # the queue drained and every job finished
+    deadline = time.monotonic() + 60
+    while redis_client.llen("acks:runs") < 300:  # every job ran
+        assert time.monotonic() < deadline, "the jobs did not run"
+        time.sleep(0.01)
     worker.stop()  # no wait after it: closing the consumers writes what is queued
     assert redis_client.llen("acks:runs") == 300
     assert _held(redis_client, broker) == (0, 0)
@@ -70,3 +74,20 @@ def test_a_retired_connection_ids_heartbeat_is_left_to_go_stale(redis_client, br
     assert redis_client.hlen(f"{namespace}:q.msgs") == 0
     assert redis_client.zscore(heartbeats, "new-id") is not None
     assert redis_client.zscore(heartbeats, "old-id") is None
+
+
+def test_with_redis_away_closing_waits_once_not_per_consumer(broker):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    batcher = AckBatcher(unreachable, broker.namespace, lambda: "a-worker")
+    batcher.ack("q", "a-worker", "m-1")
+    started = time.monotonic()
+    assert not batcher.flush(timeout=5)  # the first close: until the write fails
+    assert batcher.failing
+    again = time.monotonic()
+    assert not batcher.flush(timeout=5)  # every later close: at once
+    assert time.monotonic() - again < 0.1
+    assert again - started < 5

@@ -136,6 +136,7 @@ class AckBatcher:
                     )
                     time.sleep(RETRY_DELAY)
                 except Exception:
+                    self.failing = False  # Redis answered: not an outage, and this batch is given up
                     logger.exception(
                         "Acknowledging %d message(s) of queue %s failed; they run again once this worker stops.",
                         len(ids),

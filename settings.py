@@ -149,6 +149,17 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=1_048_576, ge=1024)
     #: A job whose database or Redis is unreachable is held, not failed, for this long (seconds).
     outage_hold_max: int = Field(default=3600, ge=0)
+    #: Largest HTTP request body the API reads, in bytes; larger ones are refused (413) before they are read.
+    api_max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    # Analytics on real data: event files, late events, the daily run, retention.
+    #: Folder the ad servers drop event files into; the `ingest_events` actor and `jobsctl ingest` read from it.
+    ingest_dir: Path = Path("var/ingest")
+    #: Seconds between runs that re-aggregate the buckets late events made stale.
+    late_events_interval: int = Field(default=300, ge=1)
+    #: Seconds after a publisher's local midnight before its daily run starts.
+    daily_run_delay: int = Field(default=3600, ge=0)
+    #: Raw events older than this many days are dropped (a day partition at a time) by the `old_events` cleanup.
+    events_retention_days: int = Field(default=400, ge=1)
     #: Where the embedded default keeps its SQLite file.
     embedded_database_path: Path = Path("var/adjobs.sqlite3")
     #: Set by `jobsctl demo` (and tests that ask for it): an in-process broker and worker.

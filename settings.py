@@ -21,6 +21,7 @@ QUEUE_NAMES = (
     "metrics-calculation",
     "cache-warming",
     "cleanup",
+    "event-ingestion",
 )
 
 
@@ -47,6 +48,8 @@ QUEUE_DEFAULTS: dict[str, dict[str, int]] = {
     "metrics_calculation": {"concurrency": 5},
     "cache_warming": {"concurrency": 3},
     "cleanup": {"concurrency": 1, "max_attempts": 1, "time_limit": 3_600_000},
+    # Event files: two loads at a time (each a COPY holding a connection), an hour per file, no rate limit.
+    "event_ingestion": {"concurrency": 2, "time_limit": 3_600_000},
 }
 
 
@@ -64,6 +67,7 @@ class QueuesSettings(BaseModel):
     metrics_calculation: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["metrics_calculation"])
     cache_warming: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["cache_warming"])
     cleanup: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["cleanup"])
+    event_ingestion: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["event_ingestion"])
 
     @model_validator(mode="before")
     @classmethod
@@ -95,9 +99,11 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    redis_url: str | None = None
-    database_url: str | None = None
-    broker_url: str | None = None
+    # Connection strings and tokens are SecretStr: their repr (a settings object's, in a log line or a
+    # Sentry frame) shows `**********`; code reads them through `effective_*_url` or `get_secret_value()`.
+    redis_url: SecretStr | None = None
+    database_url: SecretStr | None = None
+    broker_url: SecretStr | None = None
     sentry_dsn: SecretStr | None = None
     sentry_environment: str = "development"
     schedule_tz: str = "UTC"
@@ -118,8 +124,8 @@ class Settings(BaseSettings):
     api_read_tokens: Annotated[list[SecretStr], NoDecode] = []
     queue_max_attempts: int = Field(default=3, ge=1)
     queue_backoff_delay: int = Field(default=2000, ge=0)
-    alert_webhook_url: str | None = None
-    smtp_url: str | None = None
+    alert_webhook_url: SecretStr | None = None
+    smtp_url: SecretStr | None = None
     smtp_from: str = "reports@adjobs.local"
     log_format: str = Field(default="text", pattern="^(text|json)$")
     # Observability: alerts (per queue unless said), health, heartbeats, metrics, dead letters.
@@ -171,9 +177,10 @@ class Settings(BaseSettings):
     def _tokens(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("database_url")
+    @field_validator("database_url", mode="before")
     @classmethod
-    def _normalise_database_url(cls, value: str | None) -> str | None:
+    def _normalise_database_url(cls, value: object) -> str | None:
+        value = _plain(value)
         if not value:
             return None
         for prefix in ("postgres://", "postgresql://"):
@@ -183,14 +190,20 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql+psycopg://, postgresql://, postgres:// or sqlite:///")
         return value
 
-    @field_validator("redis_url", "broker_url")
+    @field_validator("redis_url", "broker_url", mode="before")
     @classmethod
-    def _broker_scheme(cls, value: str | None) -> str | None:
+    def _broker_scheme(cls, value: object) -> str | None:
+        value = _plain(value)
         if not value:
             return None
         if not value.startswith(("redis://", "rediss://", "unix://", "amqp://", "amqps://")):
             raise ValueError("must be a redis://, rediss://, unix:// or amqp:// URL")
         return value
+
+    @field_validator("alert_webhook_url", "smtp_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> str | None:
+        return _plain(value) or None
 
     @field_validator("schedule_tz")
     @classmethod
@@ -217,17 +230,35 @@ class Settings(BaseSettings):
     @property
     def effective_redis_url(self) -> str:
         """Redis for rate limits, locks and caches; the local default when unset."""
-        return self.redis_url or "redis://127.0.0.1:6379/0"
+        return _secret(self.redis_url) or "redis://127.0.0.1:6379/0"
 
     @property
     def effective_broker_url(self) -> str:
-        return self.broker_url or self.effective_redis_url
+        return _secret(self.broker_url) or self.effective_redis_url
 
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
-            return self.database_url
+            return self.database_url.get_secret_value()
         return f"sqlite:///{self.embedded_database_path}"
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, as it may appear in text: whole URLs, their passwords, tokens.
+
+        `observability.scrub` removes each of them from log lines and Sentry events by value.
+        """
+        from observability.scrub import url_secret_forms
+
+        values: list[str] = []
+        for url in (self.redis_url, self.database_url, self.broker_url, self.smtp_url, self.sentry_dsn):
+            values += url_secret_forms(_secret(url))
+        if self.alert_webhook_url:  # its path and query are the secret (a token in the path, a key in the query)
+            webhook = self.alert_webhook_url.get_secret_value()
+            values += [webhook, *_after_origin(webhook)]
+        if self.sentry_dsn:
+            values += _dsn_keys(self.sentry_dsn.get_secret_value())
+        values += [token.get_secret_value() for token in (*self.api_admin_tokens, *self.api_read_tokens)]
+        return [value for value in dict.fromkeys(values) if value]
 
     def queue(self, name: str) -> ResolvedQueue:
         """The figures of queue `name` with the global defaults filled in.
@@ -263,6 +294,34 @@ class ResolvedQueue(BaseModel):
     max_attempts: int
     backoff_delay: int
     time_limit: int
+
+
+def _plain(value: object) -> str | None:
+    """A setting's raw value as text (settings may be given as text or as SecretStr)."""
+    if value is None:
+        return None
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _after_origin(url: str) -> list[str]:
+    """A URL's secret parts: with and without its query, its path, the query and each query value."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    found = [url.split("?", 1)[0], url[url.find(parts.path) :], parts.path] if parts.path not in ("", "/") else []
+    return [*found, parts.query, *(value for _name, value in parse_qsl(parts.query))] if parts.query else found
+
+
+def _dsn_keys(dsn: str) -> list[str]:
+    """A Sentry DSN's public and secret keys (`scheme://public[:secret]@host/project`)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(dsn)
+    return [key for key in (parts.username, parts.password) if key]
 
 
 def _describe(error: ValidationError) -> str:

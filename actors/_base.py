@@ -3,20 +3,24 @@
 A job actor validates its payload twice: at `send()`, where an invalid payload raises
 `InvalidPayload` naming the field and enqueues nothing, and in the worker, where a message
 that fails validation (sent by hand, or by an older producer) goes straight to `dead`.
+`send()` also refuses what could only fail later (`actors._send_limits`): a delay or
+`run_at` beyond 7 days or out of range, dates whose arithmetic would overflow, values
+PostgreSQL cannot store (NUL, NaN), over-long dedupe keys.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import IntEnum
 from typing import Any, TypeVar
 
 import dramatiq
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, field_validator
 from pydantic.alias_generators import to_camel
 
+from actors import _send_limits
 from actors._outages import hold_if_unreachable
 from brokers.priority_redis import MessageTooLarge
 from settings import get_settings
@@ -44,6 +48,17 @@ class JobPayload(BaseModel):
         frozen=True,
         str_strip_whitespace=True,
     )
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _dates_in_range(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Every date field within years 1970-2999: `date.max` and its like overflow in the job."""
+        try:
+            result = handler(value)
+        except OverflowError:
+            raise ValueError("a date or time out of range") from None
+        _send_limits.check_date(result)
+        return result
 
 
 class JobError(Exception):
@@ -75,9 +90,32 @@ def validate_payload(actor_name: str, model: type[P], args: tuple[Any, ...], kwa
     if args:
         raise InvalidPayload(actor_name, "payload fields are keyword arguments, got positional ones")
     try:
-        return model.model_validate(kwargs)
+        request = model.model_validate(kwargs)
     except ValidationError as error:
         raise InvalidPayload(actor_name, error) from None
+    except OverflowError:  # a field validator's date arithmetic (a period's end) overflowed
+        field = _overflowing_field(model, kwargs)
+        raise InvalidPayload(actor_name, f"field {field!r}: a date or time out of range") from None
+    if bad := _send_limits.unstorable(kwargs, "payload"):
+        field = bad.removeprefix("payload.")
+        raise InvalidPayload(
+            actor_name, f"field {field!r}: NUL characters and NaN or infinite numbers cannot be stored"
+        )
+    return request
+
+
+def _overflowing_field(model: type[JobPayload], kwargs: dict[str, Any]) -> str:
+    """The field whose validation overflows, found by validating each one alone."""
+    names = {field.alias or name: name for name, field in model.model_fields.items()}
+    empty = model.model_construct()
+    for key, value in kwargs.items():
+        try:
+            model.__pydantic_validator__.validate_assignment(empty, names.get(key, key), value)
+        except OverflowError:
+            return key
+        except Exception:  # any other failure is not the one looked for
+            continue
+    return "payload"
 
 
 class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
@@ -94,7 +132,7 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
     ) -> dramatiq.Message:  # type: ignore[type-arg]
         request = validate_payload(self.actor_name, self.payload_model, args, kwargs or {})
         return super().message_with_options(
-            args=(), kwargs=request.model_dump(mode="json"), **_message_options(options)
+            args=(), kwargs=request.model_dump(mode="json"), **_message_options(self.actor_name, options)
         )
 
     def send_many(self, payloads: Iterable[dict[str, Any]], *, priority: Any = None) -> list[dramatiq.Message]:  # type: ignore[type-arg]
@@ -129,9 +167,14 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
     ) -> dramatiq.Message:  # type: ignore[type-arg]
         if isinstance(delay, timedelta):
             delay = int(delay.total_seconds() * 1000)
-        run_at = options.pop("run_at", None)
-        if run_at is not None:
-            delay = _delay_until(self.actor_name, run_at)
+        try:
+            if delay is not None:
+                delay = _send_limits.checked_delay(delay)
+            run_at = options.pop("run_at", None)
+            if run_at is not None:
+                delay = _send_limits.delay_until(run_at)
+        except ValueError as error:
+            raise InvalidPayload(self.actor_name, str(error)) from None
         if delay is not None and delay <= 0:
             delay = None
         message = self.message_with_options(args=args, kwargs=kwargs, **options)
@@ -163,33 +206,27 @@ def _too_large(actor_name: str, error: MessageTooLarge) -> InvalidPayload:
     )
 
 
-def _message_options(options: dict[str, Any]) -> dict[str, Any]:
+def _message_options(actor_name: str, options: dict[str, Any]) -> dict[str, Any]:
     out = dict(options)
     if "priority" in out:
         priority = out["priority"]
         try:
             priority = int(priority if not isinstance(priority, str) else Priority[priority.upper()])
-        except (KeyError, ValueError, TypeError):
-            raise InvalidPayload("options", f"priority must be 1-10 or a name like HIGH, got {priority!r}") from None
+        except (KeyError, ValueError, TypeError, OverflowError):
+            raise InvalidPayload(
+                actor_name, f"options.priority: must be 1-10 or a name like HIGH, got {priority!r}"
+            ) from None
         if not 1 <= priority <= 10:
-            raise InvalidPayload("options", f"priority must be between 1 and 10, got {priority}")
+            raise InvalidPayload(actor_name, f"options.priority: must be between 1 and 10, got {priority}")
         out["priority"] = priority
     if "job_id" in out:
         job_id = out.pop("job_id")
         if job_id is not None:
-            out["dedupe_key"] = str(job_id)
+            try:
+                out["dedupe_key"] = _send_limits.checked_dedupe_key(job_id)
+            except ValueError as error:
+                raise InvalidPayload(actor_name, str(error)) from None
     return out
-
-
-def _delay_until(actor_name: str, run_at: datetime | str) -> int:
-    if isinstance(run_at, str):
-        try:
-            run_at = datetime.fromisoformat(run_at.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidPayload(actor_name, f"runAt {run_at!r} is not an ISO time") from None
-    if run_at.tzinfo is None:
-        run_at = run_at.replace(tzinfo=UTC)
-    return int((run_at - datetime.now(UTC)).total_seconds() * 1000)
 
 
 def job_actor(

@@ -42,6 +42,7 @@ from middleware.queue_limits import QueueLimits
 from middleware.resources import ProcessResources
 from middleware.results import JobResults
 from middleware.worker_tuning import WorkerTuning
+from observability.scrub import redact_url, scrub_text
 from settings import Settings
 
 
@@ -138,11 +139,4 @@ def ensure_reachable(broker: dramatiq.Broker, url: str) -> None:
         elif hasattr(broker, "connection"):
             broker.connection  # noqa: B018  (opens the RabbitMQ connection)
     except Exception as error:
-        raise BrokerUnavailable(f"cannot reach the broker at {_redact(url)}: {error}") from None
-
-
-def _redact(url: str) -> str:
-    if "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        raise BrokerUnavailable(scrub_text(f"cannot reach the broker at {redact_url(url)}: {error}")) from None

@@ -13,7 +13,7 @@ def init_sentry(settings: Settings) -> bool:
     from sentry_sdk.integrations.logging import ignore_logger
     from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
-    from observability.scrub import SECRET_WORDS
+    from observability.scrub import SECRET_PARTS, SECRET_WORDS
     from observability.sentry_events import DUPLICATE_LOGGERS, scrub_event
 
     sentry_sdk.init(
@@ -23,7 +23,7 @@ def init_sentry(settings: Settings) -> bool:
         send_default_pii=False,
         # One event per job out of retries: middleware/final_failure.py drops the earlier ones.
         before_send=scrub_event,  # type: ignore[arg-type]
-        event_scrubber=EventScrubber(recursive=True, denylist=[*DEFAULT_DENYLIST, *SECRET_WORDS]),
+        event_scrubber=EventScrubber(recursive=True, denylist=[*DEFAULT_DENYLIST, *SECRET_WORDS, *SECRET_PARTS]),
     )
     for name in DUPLICATE_LOGGERS:
         ignore_logger(name)

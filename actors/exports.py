@@ -1,8 +1,13 @@
 """Data exports: rollups or raw events of a publisher to CSV, JSON lines or a JSON array file.
 
 The export's row moves `pending` → `processing` → `completed` (row count, bytes, file) or
-`failed` (error). A rerun of the same export (a redelivery after a crash) writes the same file
-again through a `.part` file, so readers never see half a file.
+`failed` (error). A rerun of the same export (a redelivery of its message after a crash, or an
+operator's retry of its job) writes the same file again through a `.part` file, so readers
+never see half a file; any other job naming an export id that exists is refused
+(`ExportIdTaken`), so no job can overwrite another export's file.
+
+CSV text cells that start like a formula are escaped for spreadsheets unless the payload says
+`csv_escape_formulas=False` (`csvEscapeFormulas` in the API).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from actors._base import JobPayload, PermanentJobError, job_actor
+from actors._base import InvalidPayload, JobPayload, PermanentJobError, job_actor
 from actors._progress import report_progress
 from db import exports
 from db.engine import get_engine
@@ -50,6 +55,17 @@ class ExportFilters(BaseModel):
         )
 
 
+class ExportIdTaken(InvalidPayload):
+    """Raised when an export id already names another export: the job would overwrite its file."""
+
+    def __init__(self, export_id: str) -> None:
+        super().__init__(
+            "export_data",
+            f"field 'export_id': export {export_id} exists already; "
+            "leave export_id out to start a new export, or retry that export's own job",
+        )
+
+
 class ExportRequest(JobPayload):
     #: Made at `send()` when absent, so the caller can look the export up by it.
     export_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
@@ -59,6 +75,8 @@ class ExportRequest(JobPayload):
     end_date: date
     granularity: ExportGranularity = "day"
     filters: ExportFilters = ExportFilters()
+    #: CSV only: prefix text cells starting with `=`, `+`, `-`, `@`, tab or CR with `'` (OWASP).
+    csv_escape_formulas: bool = True
 
     @field_validator("export_id")
     @classmethod
@@ -84,6 +102,7 @@ class ExportRequest(JobPayload):
             end_date=self.end_date,
             granularity=self.granularity,
             filters=self.filters.pairs(),
+            csv_escape_formulas=self.csv_escape_formulas,
         )
 
 
@@ -111,14 +130,26 @@ class _Progress:
         report_progress(min(99, 100 * done / self.total))
 
 
+def _may_write(existing: dict[str, Any], job_id: str | None, retry_of: str | None) -> bool:
+    """Whether a job may write an export recorded already: its own job may (a redelivery, a retry
+    attempt), and so may an operator's retry of that job (a new job whose `retry_of` names it)."""
+    return existing["job_id"] == job_id or (existing["job_id"] is not None and retry_of == existing["job_id"])
+
+
 @job_actor(queue="data-export", payload=ExportRequest)
 def export_data(request: ExportRequest) -> dict[str, Any]:
     engine = get_engine()
     spec = request.spec()
     message = CurrentMessage.get_current_message()
+    job_id = message.message_id if message else None
     with engine.begin() as connection:
-        exports.create_export(connection, request.export_id, spec, message.message_id if message else None)
+        created = exports.create_export(connection, request.export_id, spec, job_id)
         existing = exports.get_export(connection, request.export_id)
+        if not created:
+            if not _may_write(existing, job_id, message.options.get("retry_of") if message else None):
+                raise ExportIdTaken(request.export_id)
+            if existing["job_id"] != job_id:
+                exports.set_job(connection, request.export_id, job_id)  # the retry now owns the export
         if existing["status"] == "completed" and exports.downloadable_path(existing["file_path"]):
             return {"export_id": request.export_id, "rows": existing["row_count"], "skipped": "already completed"}
         unknown = not publisher_known(connection, request.publisher_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dramatiq.middleware import CurrentMessage
@@ -15,6 +15,7 @@ from db.engine import get_engine
 from db.publishers import publisher_known
 from reporting import mail, render
 from reporting.figures import ReportType, compute_report, period_of
+from reporting.file_writes import UnsafePath
 from settings import get_settings
 
 _EMAIL = r"^[^@\s,;<>]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,}$"
@@ -26,6 +27,15 @@ class ReportRequest(JobPayload):
     #: Any day of the period: the day, the ISO week or the month that holds it.
     date: date
     recipients: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("publisher_id")
+    @classmethod
+    def _names_a_directory(cls, value: str) -> str:
+        # Reports go to <REPORT_DIR>/<publisher id, other than [A-Za-z0-9_.-] made `_`>/, so
+        # `../x` or `/etc` stay inside it; `.` and `..` would not, and are refused.
+        if value in (".", ".."):
+            raise ValueError(f"publisher id {value!r} cannot name a report directory under REPORT_DIR")
+        return value
 
     @field_validator("recipients")
     @classmethod
@@ -44,7 +54,9 @@ def generate_report(request: ReportRequest) -> dict[str, Any]:
     message = CurrentMessage.get_current_message()
     engine = get_engine()
     with engine.begin() as connection:
-        if not publisher_known(connection, request.publisher_id):
+        # Registered, or with events in the period (local periods of any zone: a day's margin).
+        first, last = period.bounds
+        if not publisher_known(connection, request.publisher_id, first - timedelta(days=1), last + timedelta(days=1)):
             raise PermanentJobError(f"generate_report: unknown publisher {request.publisher_id!r}")
         record = reports.start_report(
             connection,
@@ -65,7 +77,10 @@ def generate_report(request: ReportRequest) -> dict[str, Any]:
 
 def _deliver(request: ReportRequest, record: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:
     period = period_of(request.report_type, request.date)
-    html_path, csv_path = render.write_files(figures)
+    try:
+        html_path, csv_path = render.write_files(figures)
+    except UnsafePath as error:
+        raise PermanentJobError(f"generate_report: {error}") from None
     emailed_at = record["emailed_at"]
     already_sent = emailed_at is not None and sorted(record["recipients"] or []) == sorted(request.recipients)
     settings = get_settings()

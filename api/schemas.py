@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_DELAY_MS = 7 * 24 * 3600 * 1000
+from actors._send_limits import MAX_DEDUPE_KEY, MAX_DELAY_MS, unstorable
+
+__all__ = ["CleanRequest", "ExportBody", "JobOptions", "JobRequest", "unstorable"]
+
 PriorityName = Literal["CRITICAL", "HIGH", "NORMAL", "LOW", "BACKGROUND"]
 
 
@@ -21,8 +23,10 @@ class JobOptions(_Body):
         default=None, description="1-10 (lower runs first) or a name"
     )
     delay: int | None = Field(default=None, ge=0, le=MAX_DELAY_MS, description="milliseconds before it may run")
-    runAt: datetime | None = Field(default=None, description="ISO time it may run at (UTC when no offset)")
-    jobId: str | None = Field(default=None, min_length=1, max_length=200, description="dedupe key")
+    runAt: datetime | None = Field(
+        default=None, description="ISO time it may run at (UTC when no offset), at most 7 days ahead"
+    )
+    jobId: str | None = Field(default=None, min_length=1, max_length=MAX_DEDUPE_KEY, description="dedupe key")
 
 
 class JobRequest(_Body):
@@ -50,22 +54,7 @@ class ExportBody(_Body):
     endDate: date
     granularity: Literal["raw", "hour", "day", "week", "month"] = "day"
     filters: ExportFiltersBody = Field(default_factory=ExportFiltersBody)
-
-
-def unstorable(value: Any, path: str = "data") -> str | None:
-    """The path of the first value PostgreSQL's JSON and text types cannot hold (NUL, NaN), or None."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else path
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = unstorable(key, path) or unstorable(item, f"{path}.{key}")
-            if found:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = unstorable(item, f"{path}[{index}]")
-            if found:
-                return found
-    return None
+    csvEscapeFormulas: bool = Field(
+        default=True,
+        description="CSV: prefix text cells starting with =, +, -, @, tab or CR with ' (off for machine consumers)",
+    )

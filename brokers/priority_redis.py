@@ -18,9 +18,13 @@ returns, maintenance gives back what the old id still holds, the dropped message
 
 Two guards Dramatiq's broker lacks: `send()` refuses a message larger than
 `max_message_bytes` (MAX_PAYLOAD_BYTES) with `MessageTooLarge`, before anything reaches Redis;
-and a message whose bytes are not a readable Dramatiq message (written to the queue by hand,
-or corrupted) goes to the queue's dead letters with its reason, where Dramatiq's consumer
-raises and restarts, leaving the message stranded in its ack set for as long as the worker lives.
+and a message that is not a readable Dramatiq message, or not one a worker can run and
+acknowledge (`message_checks`: a `queue_name` other than its queue, no or another
+`redis_message_id`, malformed `options` ...), goes to the queue's dead letters with its
+reason and a `dead` record in the job store, before any worker thread sees it. Dramatiq's
+consumer would raise and restart, kill the worker thread, or run the job and fail to
+acknowledge it, so it ran again after every restart. The fetch returns each message's
+Redis id beside its bytes, so such a message is dead-lettered under the id it really has.
 
 Dramatiq gives a dead worker's unacknowledged messages back only during "maintenance", which
 runs on a random 0.1 % of broker commands and for the one queue a command names: a quiet
@@ -29,8 +33,8 @@ for each queue it touches at least every `maintenance_interval` seconds, so a ki
 messages return to their queue about `heartbeat_timeout` after it died.
 
 The script is Dramatiq's own `dispatch.lua`, changed at load time in four places (enqueue,
-fetch, requeue, purge); a Dramatiq version whose script does not match fails loudly here
-rather than losing priorities quietly.
+fetch, which also returns the Redis ids, requeue, purge); a Dramatiq version whose script
+does not match fails loudly here rather than losing priorities quietly.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed, DecodeError
 
 from brokers.acks import AckBatcher
+from brokers.message_checks import delivery_problem, shape_problem
 from brokers.signals import QuickSignals
 from brokers.wakeups import Wakeups
 
@@ -164,6 +169,11 @@ _PATCHES = (
             break
         end""",
     ),
+    # Fetch: the Redis ids beside the bodies, so a message is known by the id it really has.
+    (
+        """        return redis.call("hmget", queue_messages, unpack(message_ids))""",
+        """        return {message_ids, redis.call("hmget", queue_messages, unpack(message_ids))}""",
+    ),
     # Requeue on shutdown: back to the message's lane.
     (
         """            if redis.call("hexists", queue_messages, message_id) > 0 then
@@ -234,7 +244,7 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
         """Dramatiq's `_RedisConsumer.__next__`, with three changes: a full prefetch is
         re-checked every few milliseconds and takes one more message when a lane of the queue
         turns non-empty, an idle wait ends when a job arrives (both through `wakeups`), and
-        unreadable bytes go to the dead letters instead of raising."""
+        unreadable or malformed messages go to the dead letters instead of reaching a worker thread."""
         broker = self.broker
         room = self.prefetch - self.outstanding_message_count
         if not self.message_cache and room <= 0:
@@ -248,14 +258,24 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
         try:
             while True:
                 if self.message_cache:
-                    data = self.message_cache.pop(0)
+                    redis_id, data = self.message_cache.pop(0)
                     if data is None:
                         continue
                     self.misses = 0
                     try:
                         message = Message.decode(data)
                     except DecodeError as error:
-                        self._dead_letter_unreadable(data, error)
+                        self._dead_letter(
+                            redis_id, data, None, f"unreadable message (not a Dramatiq message: {error.error})"
+                        )
+                        continue
+                    problem = shape_problem(message)
+                    if problem is not None:  # its fields cannot be trusted to describe it
+                        self._dead_letter(redis_id, data, None, f"malformed message ({problem})", "(malformed)")
+                        continue
+                    problem = delivery_problem(message, self.queue_name, redis_id)
+                    if problem is not None:
+                        self._dead_letter(redis_id, data, message, f"malformed message ({problem})")
                         continue
                     self.queued_message_ids.add(message.message_id)
                     proxy = MessageProxy(message)
@@ -265,10 +285,11 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
                     return None
                 wake = broker.wakeups.event(self.queue_name)
                 wake.clear()  # before the fetch: a job pushed after it sets the event again
-                messages = broker.do_fetch(self.queue_name, room)
+                fetched = broker.do_fetch(self.queue_name, room)
                 room = 0
-                if messages:
-                    self.message_cache = messages
+                if fetched:
+                    ids, bodies = fetched
+                    self.message_cache = [(_text(redis_id), body) for redis_id, body in zip(ids, bodies, strict=True)]
                     continue
                 self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
                 wake.wait(backoff_ms / 1000)
@@ -311,22 +332,20 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
             with self.broker.acting_as(fetched_by):
                 super().requeue(group)
 
-    def _dead_letter_unreadable(self, data: bytes, error: DecodeError) -> None:
-        """Move a message that is not a Dramatiq message to the dead letters, with its reason."""
+    def _dead_letter(
+        self, redis_id: str, data: bytes, message: Message[Any] | None, problem: str, label: str = "(unreadable)"
+    ) -> None:
+        """Move a message no worker thread may see to the dead letters, with its reason and a store record.
+
+        `message` is the decoded message when its fields can be trusted to describe the record
+        (only its queue or Redis id is wrong), else None (unreadable bytes or malformed fields:
+        the record is filed under its Redis id, with `label` as its actor)."""
         broker = self.broker
-        client = broker.client
-        queue_acks = f"{broker.namespace}:__acks__.{broker.broker_id}.{self.queue_name}"
-        held = sorted(client.smembers(queue_acks))
-        bodies = client.hmget(f"{broker.namespace}:{self.queue_name}.msgs", held) if held else []
-        redis_ids = [redis_id for redis_id, body in zip(held, bodies, strict=True) if body == data]
-        reason = f"unreadable message (not a Dramatiq message: {error.error}); moved to the dead letters"
-        if not redis_ids:
-            logger.error("Queue %s: %s, but its id was not found in this worker's ack set.", self.queue_name, reason)
-            return
-        redis_id = redis_ids[0].decode() if isinstance(redis_ids[0], bytes) else str(redis_ids[0])
-        broker.do_nack(self.queue_name, redis_id)
-        logger.error("Queue %s: message %s is %s.", self.queue_name, redis_id, reason)
-        _record_unreadable(self.queue_name, redis_id, reason, data)
+        reason = f"{problem}; moved to the dead letters"
+        with broker.acting_as(broker.fetched_by()):  # the id the fetch ran under holds it in its ack set
+            broker.do_nack(self.queue_name, redis_id)
+        logger.error("Queue %s: message %r is %s.", self.queue_name, redis_id, reason)
+        _record_dead_letter(self.queue_name, redis_id, reason, data, message, label)
 
 
 class PriorityRedisBroker(QuickSignals, RedisBroker):
@@ -482,26 +501,43 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         return dict(zip(range(1, LANES + 1), pipe.execute(), strict=True))
 
 
-def _record_unreadable(queue_name: str, redis_id: str, reason: str, data: bytes) -> None:
-    """A dead record in the job store for a message nobody could read, so operators see it."""
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _record_dead_letter(
+    queue_name: str, redis_id: str, reason: str, data: bytes, message: Message[Any] | None, label: str
+) -> None:
+    """A dead record in the job store for a message no worker ran, so operators see it and why.
+
+    Under the message's own id when its fields are sound (only its queue or Redis id was
+    wrong), else under its Redis id, as the dead-letter listing looks them up. Its queue is
+    the queue it was read from, never the one it names."""
     from db import jobstore
     from db.store_buffer import get_buffer
 
     queue = queue_name[: -len(".DQ")] if queue_name.endswith(".DQ") else queue_name
-    get_buffer().record(
-        {
-            "id": redis_id[:36],
-            "queue": queue,
-            "actor": "(unreadable)",
-            "state": "dead",
-            "seq": jobstore.seq_for("dead", 0),
-            "priority": NORMAL,
-            "payload": {"raw": data[:200].decode("utf-8", "replace")},
-            "attempts": 0,
-            "max_attempts": 1,
-            "progress": 0,
-            "error": reason,
-            "finished_at": datetime.now(UTC),
-            "broker_ref": redis_id,
-        }
-    )
+    event: dict[str, Any] = {
+        "id": redis_id[:36],
+        "queue": queue,
+        "actor": label,
+        "state": "dead",
+        "seq": jobstore.seq_for("dead", 0),
+        "priority": NORMAL,
+        "payload": {"raw": data[:200].decode("utf-8", "replace")},
+        "attempts": 0,
+        "max_attempts": 1,
+        "progress": 0,
+        "error": reason,
+        "finished_at": datetime.now(UTC),
+        "broker_ref": redis_id[:64],
+    }
+    if message is not None:
+        event.update(
+            id=message.message_id,
+            actor=message.actor_name,
+            payload=message.kwargs if not message.args else {"args": list(message.args), **message.kwargs},
+            priority=lane_of(message.options.get("priority")),
+            enqueued_at=datetime.fromtimestamp(message.message_timestamp / 1000, UTC),
+        )
+    get_buffer().record(event)

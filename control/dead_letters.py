@@ -23,6 +23,7 @@ from dramatiq import Message
 from dramatiq.errors import DecodeError
 from sqlalchemy import delete, select
 
+from brokers.message_checks import shape_problem
 from db.engine import get_engine
 from db.models import JobRecord
 from db.store_buffer import get_buffer
@@ -133,18 +134,20 @@ def _letter(
 # Redis ---------------------------------------------------------------------------------
 
 
-#: Stands for a letter whose bytes are not a Dramatiq message (its store row tells the reason).
+#: Stands for a letter whose bytes are not a Dramatiq message, or one whose fields cannot be
+#: trusted (`message_checks.shape_problem`): its store row, under its Redis id, tells the reason.
 UNREADABLE: Any = object()
 
 
 def _decode(body: bytes | None) -> Message | None:
-    """The message, None without a body, UNREADABLE when the bytes are not a Dramatiq message."""
+    """The message, None without a body, UNREADABLE when the bytes are not a well-formed Dramatiq message."""
     if not body:
         return None
     try:
-        return Message.decode(body)
+        message = Message.decode(body)
     except DecodeError:
         return UNREADABLE
+    return UNREADABLE if shape_problem(message) is not None else message
 
 
 def _read(broker: Any, queue: str, members: list[tuple[bytes, float]]) -> list[tuple[bytes, float, Message | None]]:

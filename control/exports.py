@@ -12,16 +12,18 @@ from db.engine import get_engine
 def start(fields: dict[str, Any]) -> dict[str, Any]:
     """Validate `fields` (the export payload, camelCase or snake_case), record it `pending`, enqueue it.
 
-    Raises `InvalidPayload` naming the field. The row exists before the job is sent, so the
-    export can be looked up at once, and it names the job that will write it.
+    Raises `InvalidPayload` naming the field, `ExportIdTaken` (an `InvalidPayload`) for an
+    export id that is recorded already: its file is another export's. The row exists before the
+    job is sent, so the export can be looked up at once, and it names the job that will write it.
     """
     from actors._base import validate_payload
-    from actors.exports import ExportRequest, export_data
+    from actors.exports import ExportIdTaken, ExportRequest, export_data
 
     request = validate_payload("export_data", ExportRequest, (), fields)
     message = export_data.message_with_options(kwargs=request.model_dump(mode="json"))
     with get_engine().begin() as connection:
-        exports.create_export(connection, request.export_id, request.spec(), job_id=message.message_id)
+        if not exports.create_export(connection, request.export_id, request.spec(), job_id=message.message_id):
+            raise ExportIdTaken(request.export_id)
     try:
         export_data.broker.enqueue(message)
     except Exception as error:

@@ -4,10 +4,17 @@
 rows that go out as they are; `stream_pandas` reads chunks from a server-side cursor and
 writes them with pandas, for rows that need transforming and for databases without COPY.
 Both write one dialect: CSV with a header row, comma, minimal quoting and `\\n`; JSON lines
-(one object per line); or a JSON array of those objects.
+(one object per line); or a JSON array of those objects. For CSV the two write the same
+bytes (`db.copy_csv` writes COPY's text forms and quoting from pandas frames).
+
+CSV files are meant for spreadsheets: text cells that start like a formula (`=`, `+`, `-`,
+`@`, tab, carriage return) get a leading `'` in the query itself, so both paths share it;
+`csv_escape_formulas=False` turns that off for machine consumers. Numbers are never altered.
 
 Filters are bound parameters, never SQL text; file names are `<export id>.<ext>` under
-`EXPORT_DIR`, with the id a UUID, so no caller can steer a file outside it.
+`EXPORT_DIR`, with the id a UUID, so no caller can steer a file outside it. Files are
+written through a temporary file made in EXPORT_DIR with O_EXCL|O_NOFOLLOW and renamed into
+place (`reporting.file_writes`), so a symlink planted there is never written through.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Float,
     Select,
@@ -34,7 +42,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from db import copy_csv
 from db.models import AdEvent, AnalyticsRollup, Export
+from reporting.csv_escape import escaped_text
+from reporting.file_writes import replacing
 from settings import get_settings
 
 if TYPE_CHECKING:
@@ -47,6 +58,10 @@ EXTENSIONS: dict[str, str] = {"csv": "csv", "json": "json", "jsonl": "jsonl"}
 PANDAS_CHUNK_ROWS = 50_000
 #: Bytes between progress reports on the COPY path.
 PROGRESS_EVERY_BYTES = 8 << 20
+
+#: The session's float output for COPY: shortest exact digits, as `copy_csv.float_text` writes them.
+SET_FLOAT_DIGITS = "SET LOCAL extra_float_digits = 1"
+SET_UTC = "SET LOCAL TimeZone = 'UTC'"
 
 #: Told the rows written so far (the COPY path: lines, a header included).
 Progress = Callable[[int], None]
@@ -69,6 +84,12 @@ class ExportSpec:
     granularity: ExportGranularity = "day"
     #: Column name to allowed values: `country`, `device`, `ad_unit_id`.
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: CSV only: prefix text cells that start like a formula with `'` (off for machine consumers).
+    csv_escape_formulas: bool = True
+
+    @property
+    def escapes_formulas(self) -> bool:
+        return self.format == "csv" and self.csv_escape_formulas
 
 
 @dataclass(frozen=True)
@@ -96,8 +117,9 @@ def export_path(export_id: str, fmt: str) -> Path:
     if fmt not in EXTENSIONS:
         raise UnsafeExportPath(f"export format {fmt!r} is not one of {', '.join(EXTENSIONS)}")
     directory = export_dir()
-    path = (directory / f"{canonical}.{EXTENSIONS[fmt]}").resolve()
-    if not path.is_relative_to(directory):  # pragma: no cover - a UUID cannot escape; kept as a guard
+    # Not resolved: a symlink planted under this name is replaced by the rename, never followed.
+    path = directory / f"{canonical}.{EXTENSIONS[fmt]}"
+    if path.parent != directory:  # pragma: no cover - a UUID cannot escape; kept as a guard
         raise UnsafeExportPath(f"export file {path} is outside {directory}")
     return path
 
@@ -131,22 +153,28 @@ def _bucket(dialect: str, granularity: str) -> Any:
     return literal_column(_SQLITE_BUCKET[granularity].replace("ts", "ad_events.ts"))
 
 
+def _as_is(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return column
+
+
 def export_query(spec: ExportSpec, dialect: str) -> Select[Any]:
     """The rows of an export, ordered, with every filter a bound parameter.
 
     Rollups come from `analytics_rollups`; filtered by country or device (which rollups do not
-    keep), they are aggregated from the raw events on the fly with the rollups' formulas.
+    keep), they are aggregated from the raw events on the fly with the rollups' formulas. Text
+    columns are formula-escaped when the spec asks for it; filters and ordering use the stored values.
     """
     first, last = _day_range(spec)
     filters = dict(spec.filters)
+    text: Callable[[ColumnElement[Any]], ColumnElement[Any]] = escaped_text if spec.escapes_formulas else _as_is
     if spec.granularity == "raw":
         e = AdEvent.__table__.c
         query = select(
             e.ts,
-            e.publisher_id,
-            e.ad_unit_id,
-            e.country,
-            e.device,
+            text(e.publisher_id),
+            text(e.ad_unit_id),
+            text(e.country),
+            text(e.device),
             e.ad_requests,
             e.impressions,
             e.clicks,
@@ -163,8 +191,8 @@ def export_query(spec: ExportSpec, dialect: str) -> Select[Any]:
         query = (
             select(
                 bucket,
-                e.publisher_id,
-                e.ad_unit_id,
+                text(e.publisher_id),
+                text(e.ad_unit_id),
                 func.sum(e.ad_requests).label("ad_requests"),
                 impressions.label("impressions"),
                 func.sum(e.clicks).label("clicks"),
@@ -184,8 +212,8 @@ def export_query(spec: ExportSpec, dialect: str) -> Select[Any]:
     r = AnalyticsRollup.__table__.c
     query = select(
         r.bucket_start,
-        r.publisher_id,
-        r.ad_unit_id,
+        text(r.publisher_id),
+        text(r.ad_unit_id),
         r.ad_requests,
         r.impressions,
         r.clicks,
@@ -234,7 +262,8 @@ def stream_copy(connection: Connection, spec: ExportSpec, out: IO[bytes], progre
     driver = connection.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor:
-        cursor.execute("SET LOCAL TimeZone = 'UTC'")
+        cursor.execute(SET_UTC)
+        cursor.execute(SET_FLOAT_DIGITS)
         if spec.format == "json":
             out.write(b"[\n")
         lines = 0
@@ -270,7 +299,8 @@ def _frames(connection: Connection, spec: ExportSpec) -> Any:
     streaming = connection.execution_options(stream_results=True, max_row_buffer=PANDAS_CHUNK_ROWS)
     import pandas as pd  # here, not at the top: the COPY path runs without pandas in memory (~60 MB)
 
-    return pd.read_sql(query, streaming, chunksize=PANDAS_CHUNK_ROWS)
+    # Decimals kept: CSV writes numerics with their scale, as COPY does (JSON makes them floats).
+    return pd.read_sql(query, streaming, chunksize=PANDAS_CHUNK_ROWS, coerce_float=False)
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -279,8 +309,6 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("ts", "bucket_start"):
         if column in frame:
             frame[column] = pd.to_datetime(frame[column], utc=True)
-    if "revenue" in frame:
-        frame["revenue"] = frame["revenue"].astype(float)
     return frame
 
 
@@ -290,8 +318,10 @@ def stream_pandas(connection: Connection, spec: ExportSpec, out: IO[bytes], prog
     for index, frame in enumerate(_frames(connection, spec)):
         frame = _tidy(frame)
         if spec.format == "csv":
-            text = frame.to_csv(index=False, header=index == 0, lineterminator="\n", date_format="%Y-%m-%d %H:%M:%S+00")
+            text = (copy_csv.header_line(frame.columns) if index == 0 else "") + copy_csv.csv_lines(frame)
         else:
+            if "revenue" in frame:
+                frame["revenue"] = frame["revenue"].astype(float)
             text = frame.to_json(orient="records", lines=True, date_format="iso", date_unit="s")
             if text and not text.endswith("\n"):
                 text += "\n"
@@ -304,8 +334,8 @@ def stream_pandas(connection: Connection, spec: ExportSpec, out: IO[bytes], prog
     if spec.format == "json":
         out.write(b"\n]\n" if rows else b"[\n]\n")
     elif rows == 0 and spec.format == "csv":
-        header = ",".join(column.name for column in export_query(spec, connection.dialect.name).selected_columns)
-        out.write((header + "\n").encode())
+        columns = export_query(spec, connection.dialect.name).selected_columns
+        out.write(copy_csv.header_line(column.name for column in columns).encode())
     return rows
 
 
@@ -317,17 +347,15 @@ def write_export(
     method: Literal["auto", "copy", "pandas"] = "auto",
     progress: Progress | None = None,
 ) -> WrittenFile:
-    """Write the export to `path` through a `.part` file renamed at the end (a rerun replaces it)."""
+    """Write the export to `path` through a new `.part` file renamed at the end (a rerun replaces it)."""
     if method == "auto":
         method = "copy" if connection.dialect.name == "postgresql" else "pandas"
-    part = path.with_name(path.name + ".part")
-    with open(part, "wb", buffering=1 << 20) as out:
+    with replacing(path) as out:
         writer = stream_copy if method == "copy" else stream_pandas
         rows = writer(connection, spec, out, progress)
         out.flush()
-        os.fsync(out.fileno())
-    os.replace(part, path)
-    return WrittenFile(path=path, rows=rows, bytes=path.stat().st_size)
+        size = os.fstat(out.fileno()).st_size
+    return WrittenFile(path=path, rows=rows, bytes=size)
 
 
 # The exports table ------------------------------------------------------------------------------
@@ -337,8 +365,8 @@ def _insert(connection: Connection):  # type: ignore[no-untyped-def]
     return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
 
 
-def create_export(connection: Connection, export_id: str, spec: ExportSpec, job_id: str | None = None) -> None:
-    """Record an export as `pending`; a second call with the same id changes nothing."""
+def create_export(connection: Connection, export_id: str, spec: ExportSpec, job_id: str | None = None) -> bool:
+    """Record an export as `pending`; False (and nothing changed) when the id is recorded already."""
     values = {
         "id": export_id,
         "publisher_id": spec.publisher_id,
@@ -350,7 +378,8 @@ def create_export(connection: Connection, export_id: str, spec: ExportSpec, job_
         "status": "pending",
         "job_id": job_id,
     }
-    connection.execute(_insert(connection)(Export).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    statement = _insert(connection)(Export).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    return connection.execute(statement.returning(Export.id)).first() is not None
 
 
 def get_export(connection: Connection, export_id: str) -> dict[str, Any]:
@@ -376,6 +405,11 @@ def set_status(connection: Connection, export_id: str, status: str, **values: An
     if status in ("completed", "failed"):
         values.setdefault("finished_at", datetime.now(UTC))
     connection.execute(update(Export).where(Export.id == export_id).values(status=status, **values))
+
+
+def set_job(connection: Connection, export_id: str, job_id: str | None) -> None:
+    """Make `job_id` the export's job (an operator's retry of the job that had it)."""
+    connection.execute(update(Export).where(Export.id == export_id).values(job_id=job_id))
 
 
 def describe(export: dict[str, Any]) -> dict[str, Any]:
@@ -418,6 +452,7 @@ __all__ = [
     "export_query",
     "get_export",
     "list_exports",
+    "set_job",
     "set_status",
     "write_export",
 ]

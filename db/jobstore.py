@@ -11,12 +11,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, bindparam, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.models import JobRecord
+from db.store_records import json_bytes
 
 #: Job states of CONTRACT.md.
 STATES = ("waiting", "delayed", "active", "completed", "failed", "dead", "cancelled")
@@ -127,14 +129,24 @@ JSON_COLUMNS = ("payload", "result")
 
 
 def upsert_jobs(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write a batch of coalesced job rows (one per id) in one statement."""
+    """Write a batch of coalesced job rows (one per id) in one statement.
+
+    JSON columns are encoded by orjson (`store_records.json_bytes`), the encoding the record
+    checks made sure each value takes; on SQLite they pass through it too, so both stores
+    hold the same JSON.
+    """
     global _PG_UPSERT
     if not rows:
         return
     if connection.dialect.name != "postgresql":
-        connection.execute(
-            _upsert_statement(connection), [{column: row.get(column) for column in COLUMNS} for row in rows]
-        )
+        params = []
+        for row in rows:
+            values = {column: row.get(column) for column in COLUMNS}
+            for column in JSON_COLUMNS:
+                if values[column] is not None:
+                    values[column] = orjson.loads(json_bytes(values[column]))
+            params.append(values)
+        connection.execute(_upsert_statement(connection), params)
         return
     if _PG_UPSERT is None:
         _PG_UPSERT = str(_upsert_statement(connection).compile(dialect=connection.dialect))
@@ -143,7 +155,7 @@ def upsert_jobs(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         values = {column: row.get(column) for column in COLUMNS}
         for column in JSON_COLUMNS:
             if values[column] is not None:
-                values[column] = Jsonb(values[column])
+                values[column] = Jsonb(values[column], json_bytes)
         params.append(values)
     connection.exec_driver_sql(_PG_UPSERT, params)
 

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from observability.scrub import redact_url
+
 #: Exit codes scripts can rely on.
 OK, FAILED, INVALID, NOT_FOUND, UNAVAILABLE = 0, 1, 2, 3, 4
 
@@ -50,7 +52,5 @@ def fail(message: str, code: int = FAILED) -> NoReturn:
 
 
 def redact(url: str) -> str:
-    if "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    """A URL as it may be printed: `user:password@` becomes `***@`."""
+    return redact_url(url)

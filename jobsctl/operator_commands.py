@@ -334,6 +334,10 @@ def export(
     country: Annotated[list[str] | None, typer.Option(help="Filter; repeat for several.")] = None,
     device: Annotated[list[str] | None, typer.Option(help="Filter; repeat for several.")] = None,
     ad_unit: Annotated[list[str] | None, typer.Option("--ad-unit", help="Filter; repeat for several.")] = None,
+    csv_escape_formulas: Annotated[
+        bool,
+        typer.Option(help="CSV: prefix text cells starting with =, +, -, @, tab or CR with ' (off for machines)."),
+    ] = True,
     wait: Annotated[bool, typer.Option(help="Follow it with a progress bar until it ends.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 3600,
     as_json: JsonOption = False,
@@ -351,6 +355,7 @@ def export(
         "end_date": end,
         "granularity": granularity,
         "filters": filters,
+        "csv_escape_formulas": csv_escape_formulas,
     }
     with operation():
         started = exports.start(fields)

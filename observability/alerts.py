@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from observability import _redis, heartbeats, metrics, queue_state
-from observability.scrub import scrub
+from observability.scrub import scrub, url_origin
 from settings import QUEUE_NAMES, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -193,11 +194,7 @@ def notify(settings: Settings, alert: Alert, status: str, since: str | None) -> 
     level = logging.WARNING if status == "firing" else logging.INFO
     logger.log(level, "Alert %s: %s", status, alert.message, extra={"alert": payload})
     if settings.alert_webhook_url:
-        try:
-            response = httpx.post(settings.alert_webhook_url, json=payload, timeout=settings.alert_webhook_timeout)
-            response.raise_for_status()
-        except httpx.HTTPError as error:
-            logger.error("Alert webhook %s failed: %s", _redact(settings.alert_webhook_url), error)
+        _post_webhook(settings.alert_webhook_url, payload, settings.alert_webhook_timeout)
     _to_sentry(payload, status)
 
 
@@ -217,8 +214,15 @@ def _to_sentry(payload: dict[str, Any], status: str) -> None:
         )
 
 
-def _redact(url: str) -> str:
-    return url.split("?", 1)[0]
+def _post_webhook(url: SecretStr, payload: dict[str, Any], timeout: float) -> None:
+    """POST the alert; a failure is logged with the webhook's origin only (its path and query are secret)."""
+    try:
+        response = httpx.post(url.get_secret_value(), json=payload, timeout=timeout)
+    except httpx.HTTPError as error:  # its text names the URL: the type says enough
+        logger.error("Alert webhook %s failed: %s", url_origin(url.get_secret_value()), type(error).__name__)
+        return
+    if response.is_error:
+        logger.error("Alert webhook %s answered %s", url_origin(url.get_secret_value()), response.status_code)
 
 
 def run_forever() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 
 from observability import _redis, heartbeats, queue_state
+from observability.scrub import scrub_text
 from settings import Settings, get_settings
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
@@ -119,7 +120,7 @@ def check_health(settings: Settings | None = None) -> dict[str, Any]:
         except FutureTimeout:
             services[name] = {"status": UNHEALTHY, "error": f"no answer within {settings.health_timeout} s"}
         except Exception as error:
-            services[name] = {"status": UNHEALTHY, "error": f"{type(error).__name__}: {error}"[:300]}
+            services[name] = {"status": UNHEALTHY, "error": scrub_text(f"{type(error).__name__}: {error}")[:300]}
     return {"status": overall(services), "services": services}
 
 

@@ -4,6 +4,8 @@
 put on the root logger's handlers by `configure_logging()`, copies it onto each record, so
 lines from any library inside the job carry it too. LOG_FORMAT=json writes one JSON object a
 line; text keeps Dramatiq's format with ` [job=... queue=... actor=...]` appended in a job.
+Both formats scrub every line (`observability.scrub`): secret keys' values, URL credentials,
+and the settings' secrets by value.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from observability.scrub import scrub_text
+from observability.scrub import FILTERED, is_secret_key, scrub, scrub_text
 from settings import Settings, get_settings
 
 #: Dramatiq's own line format, kept for text logs.
@@ -67,12 +69,19 @@ class JsonFormatter(logging.Formatter):
             line[name] = getattr(record, name, None)
         for name, value in vars(record).items():
             if name not in _STANDARD and not name.startswith("_"):
-                line[name] = value
+                line[name] = FILTERED if is_secret_key(name) else scrub(_json_ready(value))
         if record.exc_info:
             line["exc_info"] = scrub_text(self.formatException(record.exc_info))
         if record.stack_info:
-            line["stack_info"] = record.stack_info
+            line["stack_info"] = scrub_text(record.stack_info)
         return json.dumps(line, default=str)
+
+
+def _json_ready(value: Any) -> Any:
+    """Containers and scalars as they are (scrubbed item by item), anything else as its scrubbed text."""
+    if value is None or isinstance(value, bool | int | float | str | dict | list | tuple):
+        return value
+    return str(value)
 
 
 class TextFormatter(logging.Formatter):

@@ -2,7 +2,7 @@
 
 Read by `/metrics`, `/health` and the alerts monitor. Broker figures come from the broker
 itself (Redis keys `dramatiq:<q>.msgs`, `<q>.DQ.msgs`, `<q>.XQ`, or RabbitMQ's message
-counts); store figures from one GROUP BY over the job store.
+counts); store figures from one GROUP BY over the job store, for the known queues only.
 """
 
 from __future__ import annotations
@@ -43,14 +43,16 @@ def broker() -> Any:
     return actors.broker
 
 
-def known_queues(extra: tuple[str, ...] = ()) -> list[str]:
-    """CONTRACT.md's queues, the platform's, and any other queue an imported actor declared."""
+def known_queues() -> list[str]:
+    """CONTRACT.md's queues, the platform's, and any other queue an imported actor declared.
+
+    Only names from code: never a queue name read from a message or the job store, which a
+    message written to Redis by hand could have put there (the API, `/metrics` and the
+    dashboard show exactly these queues)."""
     names = dict.fromkeys((*QUEUE_NAMES, *SYSTEM_QUEUES))
     for name in sorted(broker().get_declared_queues()):
         if not name.endswith((".DQ", ".XQ")):
             names[name] = None
-    for name in extra:
-        names[name] = None
     return list(names)
 
 
@@ -90,7 +92,7 @@ def paused_queues() -> set[str]:
 
 def snapshot() -> Snapshot:
     store = store_counts()
-    queues = known_queues(tuple(store))
+    queues = known_queues()
     depths = broker_counts(queues)
     paused = paused_queues()
     figures: dict[str, QueueFigures] = {}

@@ -21,7 +21,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.message import Message
 
 from observability.naming import canonical_queue
-from observability.scrub import scrub, scrub_text
+from observability.scrub import redact_strings, scrub, scrub_text
 
 #: A message as sent, or as the worker hands it to middleware.
 AnyMessage = Message[Any] | MessageProxy
@@ -135,7 +135,19 @@ def flush(timeout: float = 5.0) -> None:
 
 
 def scrub_event(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-    """`before_send`: secrets out of contexts, extra, frame variables, messages and breadcrumbs."""
+    """`before_send`: secrets out of contexts, extra, frame variables, messages and breadcrumbs.
+
+    By name (a `password` variable, a `token` key), then by value: every string left in the
+    event loses the settings' secrets (a URL, its password, a token, wherever they were copied
+    to) and the `user:password@` of any URL.
+    """
+    _scrub_by_name(event)
+    for key in list(event):
+        event[key] = redact_strings(event[key])
+    return event
+
+
+def _scrub_by_name(event: dict[str, Any]) -> None:
     for key in ("contexts", "extra"):
         if key in event:
             event[key] = scrub(event[key])
@@ -159,4 +171,3 @@ def scrub_event(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
             crumb["message"] = scrub_text(crumb["message"])
         if "data" in crumb:
             crumb["data"] = scrub(crumb["data"])
-    return event

@@ -1,13 +1,15 @@
 """A report's files: an HTML page (Jinja2, autoescaped) and a CSV of the same figures.
 
 Files are `<REPORT_DIR>/<publisher>/<type>-<period start>.html|.csv`; a rerun for the same
-period writes the same files again (through a temporary file renamed into place).
+period writes the same files again (through a new temporary file in that directory, renamed
+into place: a symlink planted there is never written through). A publisher directory that
+would resolve outside REPORT_DIR (an id like `..`) is refused. The CSV is meant for
+spreadsheets: its text cells that start like a formula get a leading `'`; it is written in
+the exports' CSV dialect (`db.copy_csv`).
 """
 
 from __future__ import annotations
 
-import io
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,10 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from db import copy_csv
+from reporting.csv_escape import escape_text_columns
 from reporting.figures import RATIOS, TOTALS
+from reporting.file_writes import inside, replacing
 from settings import get_settings
 
 _LABELS = {
@@ -28,6 +33,8 @@ _LABELS = {
     "ecpm": "eCPM",
 }
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+#: The CSV's text columns (the rest are figures, never altered).
+CSV_TEXT_COLUMNS = ("section", "name")
 _environment = Environment(loader=PackageLoader("reporting", "templates"), autoescape=select_autoescape(["html"]))
 
 
@@ -67,22 +74,25 @@ def render_csv(report: dict[str, Any]) -> str:
             for unit in report["top_ad_units"]
         ),
     ]
-    buffer = io.StringIO()
-    pd.DataFrame(rows, columns=["section", "name", *columns]).to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue()
+    frame = escape_text_columns(pd.DataFrame(rows, columns=["section", "name", *columns]), CSV_TEXT_COLUMNS)
+    # The exports' dialect (quotes a bare carriage return, which `DataFrame.to_csv` does not).
+    return copy_csv.header_line(frame.columns) + copy_csv.csv_lines(frame)
 
 
 def report_paths(report: dict[str, Any]) -> tuple[Path, Path]:
-    directory = get_settings().report_dir.resolve() / _SAFE.sub("_", report["publisher_id"])
-    directory.mkdir(parents=True, exist_ok=True)
+    """The report's HTML and CSV paths; `UnsafePath` when its directory would leave REPORT_DIR."""
+    root = get_settings().report_dir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    directory = root / _SAFE.sub("_", report["publisher_id"])
+    directory.mkdir(exist_ok=True)
+    directory = inside(root, directory)  # `..`, `.`, or a symlink planted in its place: refused
     stem = f"{report['report_type']}-{report['period_start']}"
     return directory / f"{stem}.html", directory / f"{stem}.csv"
 
 
 def _write(path: Path, content: str) -> None:
-    part = path.with_name(path.name + ".part")
-    part.write_text(content, encoding="utf-8")
-    os.replace(part, path)
+    with replacing(path) as out:
+        out.write(content.encode("utf-8"))
 
 
 def write_files(report: dict[str, Any]) -> tuple[Path, Path]:

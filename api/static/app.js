@@ -113,7 +113,7 @@ function jobsTable(jobs, withQueue = false, actions = null) {
       <td>${esc(job.name)}</td>
       <td>${job.state ? stateTag(job.state) : stateTag("dead")}</td>
       <td class="num">${num(job.attemptsMade)}${job.maxAttempts ? "/" + num(job.maxAttempts) : ""}</td>
-      <td>${job.progress !== undefined ? `<div class="progress" title="${num(job.progress)}%"><div style="width:${Number(job.progress) || 0}%"></div></div>` : ""}</td>
+      <td>${job.progress !== undefined ? `<div class="progress" title="${num(job.progress)}%"><div data-width="${Number(job.progress) || 0}"></div></div>` : ""}</td>
       <td>${when(job.finishedOn || job.deadAt || job.processedOn || job.enqueuedAt)}</td>
       <td class="muted">${esc(short(job.failedReason))}</td>
       ${actions ? `<td>${actions(job)}</td>` : ""}
@@ -148,7 +148,7 @@ function throughputChart(series) {
   const total = bars.reduce((sum, bar) => sum + bar.completed, 0);
   return `<div class="chart" id="throughput" data-total="${total}">
     <div class="toolbar"><h2>Throughput, last hour</h2><span class="spacer"></span>
-      <span class="legend"><span><span class="swatch" style="background:var(--completed)"></span>completed</span><span><span class="swatch" style="background:var(--dead)"></span>dead</span><span>peak ${num(peak)}/min · ${num(total)} completed in the hour</span></span></div>
+      <span class="legend"><span><span class="swatch swatch-completed"></span>completed</span><span><span class="swatch swatch-dead"></span>dead</span><span>peak ${num(peak)}/min · ${num(total)} completed in the hour</span></span></div>
     <svg viewBox="0 0 ${width} ${height}" preserveAspectRatio="none" role="img" aria-label="jobs finished per minute">
       <line x1="0" y1="${height - 0.5}" x2="${width}" y2="${height - 0.5}" stroke="var(--line)"></line>${rects}</svg></div>`;
 }
@@ -189,10 +189,10 @@ async function queueView(queue, state) {
     </div>
     <div class="card">
       <div class="toolbar"><div class="tabs">${tabs}</div><span class="spacer"></span>
-        <label for="clean-status" class="muted" style="margin:0">Clean</label>
+        <label for="clean-status" class="muted flush">Clean</label>
         <select id="clean-status"><option>completed</option><option>failed</option><option>dead</option><option>cancelled</option></select>
-        <label for="clean-grace" class="muted" style="margin:0">older than (s)</label>
-        <input id="clean-grace" type="number" min="0" value="0" style="width:90px">
+        <label for="clean-grace" class="muted flush">older than (s)</label>
+        <input id="clean-grace" type="number" min="0" value="0">
         ${adminButton("Clean", { action: "clean", queue, confirm: `Remove these job records of ${queue}?` })}
       </div>
       ${jobsTable(jobs)}
@@ -222,7 +222,7 @@ async function jobView(queue, jobId) {
   ].join(" ");
   return `<div class="toolbar"><h1>Job <code>${esc(job.id)}</code></h1><span class="spacer"></span>${buttons}</div>
     <div class="card"><div class="timeline">${timeline}</div>
-      <div class="toolbar" style="margin-top:10px"><span class="muted">Progress</span><div class="progress" id="job-progress" style="flex:1"><div style="width:${Number(job.progress) || 0}%"></div></div><b>${num(job.progress)}%</b></div></div>
+      <div class="toolbar spaced"><span class="muted">Progress</span><div class="progress" id="job-progress"><div data-width="${Number(job.progress) || 0}"></div></div><b>${num(job.progress)}%</b></div></div>
     <div class="card"><dl class="kv">${rows}</dl></div>
     <div class="card"><h2>Payload</h2><pre>${esc(JSON.stringify(job.data, null, 2))}</pre></div>
     ${job.result !== null && job.result !== undefined ? `<div class="card"><h2>Result</h2><pre>${esc(JSON.stringify(job.result, null, 2))}</pre></div>` : ""}
@@ -317,6 +317,8 @@ async function refresh() {
   try {
     const html = await current.draw();
     view.innerHTML = html;
+    // Widths set through the DOM, not style attributes: the Content-Security-Policy allows no inline style.
+    view.querySelectorAll("[data-width]").forEach((bar) => { bar.style.width = `${bar.dataset.width}%`; });
     if (keep.status && $("#clean-status")) { $("#clean-status").value = keep.status; $("#clean-grace").value = keep.grace; }
     $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {

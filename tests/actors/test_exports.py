@@ -1,9 +1,13 @@
-"""export_data: files read back with pandas equal pandas over the raw rows; bad input is refused."""
+"""export_data: files read back with pandas equal pandas over the raw rows; bad input is refused;
+CSV cells are safe in spreadsheets and both writing paths give the same bytes; no export file can
+be written through a planted symlink or by another export's job."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -12,7 +16,8 @@ import pandas as pd
 import pytest
 
 from actors._base import InvalidPayload
-from actors.exports import export_data
+from actors.exports import ExportIdTaken, export_data
+from control import exports as export_control
 from db import exports
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
@@ -20,6 +25,7 @@ from db.exports import ExportSpec, UnsafeExportPath
 from db.rollups import upsert_rollups
 from tests.support import store
 from tests.support.analytics import event_frame, expected_rollups
+from tests.support.hostile import ESCAPED, HOSTILE, HUGE_UNIT, insert_hostile_events, rows_of
 
 START = date(2026, 11, 2)
 PUBLISHER = "pub-002"
@@ -143,9 +149,18 @@ def test_copy_and_pandas_paths_write_the_same_rows(events, fmt):
     pd.testing.assert_frame_equal(frames["copy"], frames["pandas"], check_dtype=False)
 
 
-def test_a_rerun_writes_the_same_file(events, worker):
+def wait_for_export(export_id: str, status: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while (record := exported(export_id))["status"] != status:
+        assert time.monotonic() < deadline, record
+        time.sleep(0.05)
+    return record
+
+
+def test_a_redelivery_of_the_same_job_writes_the_same_file(events, worker):
+    # Given a completed export whose worker (as if it died before finishing) left it processing
     export_id = str(uuid.uuid4())
-    first = run_export(
+    message = export_data.send(
         export_id=export_id,
         publisher_id=PUBLISHER,
         format="csv",
@@ -153,21 +168,70 @@ def test_a_rerun_writes_the_same_file(events, worker):
         end_date="2026-11-02",
         granularity="hour",
     )
-    assert first["state"] == "completed", first["error"]
+    assert store.wait_for_state(message.message_id, "completed", "dead")["state"] == "completed"
     content = Path(exported(export_id)["file_path"]).read_bytes()
     with get_engine().begin() as connection:
-        exports.set_status(connection, export_id, "processing")  # as if the worker died before finishing
-    second = run_export(
-        export_id=export_id,
-        publisher_id=PUBLISHER,
+        exports.set_status(connection, export_id, "processing")
+    # When the broker delivers the same message again
+    export_data.broker.enqueue(message)
+    # Then it completes again with the same file, and no temporary file is left
+    record = wait_for_export(export_id, "completed")
+    assert record["job_id"] == message.message_id
+    assert Path(record["file_path"]).read_bytes() == content
+    assert not list(exports.export_dir().glob(f"{export_id}*.part"))
+
+
+def test_another_job_cannot_reuse_an_export_id(events, worker):
+    # Given a completed export of one publisher
+    first = run_export(publisher_id=PUBLISHER, format="csv", start_date="2026-11-02", end_date="2026-11-02")
+    assert first["state"] == "completed", first["error"]
+    before = exported(first["export_id"])
+    content = Path(before["file_path"]).read_bytes()
+    # When another job names its export id, for other rows
+    reused = run_export(
+        export_id=first["export_id"],
+        publisher_id="pub-001",
         format="csv",
         start_date="2026-11-02",
-        end_date="2026-11-02",
-        granularity="hour",
+        end_date="2026-11-04",
     )
-    assert second["state"] == "completed"
-    assert Path(exported(export_id)["file_path"]).read_bytes() == content
-    assert not list(exports.export_dir().glob(f"{export_id}*.part"))
+    # Then that job is refused at once with the reason, and the export and its file are untouched
+    assert reused["state"] == "dead" and reused["attempts"] == 1
+    assert f"export {first['export_id']} exists already" in reused["error"]
+    assert exported(first["export_id"]) == before
+    assert Path(before["file_path"]).read_bytes() == content
+    # And starting an export under that id (the API's and jobsctl's path) is refused, naming the field
+    with pytest.raises(ExportIdTaken, match="export_id") as refused:
+        export_control.start(
+            {
+                "export_id": first["export_id"],
+                "publisherId": "pub-001",
+                "format": "csv",
+                "startDate": "2026-11-02",
+                "endDate": "2026-11-02",
+            }
+        )
+    assert isinstance(refused.value, InvalidPayload)
+    assert exported(first["export_id"]) == before
+
+
+def test_an_export_is_never_written_through_a_planted_symlink(events, worker, tmp_path):
+    # Given symlinks planted under the names an export's files would have, pointing outside
+    export_id = str(uuid.uuid4())
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    final = exports.export_dir() / f"{export_id}.csv"
+    for planted in (final.with_name(final.name + ".part"), final):
+        os.symlink(victim, planted)
+    # When the export runs
+    done = run_export(
+        export_id=export_id, publisher_id=PUBLISHER, format="csv", start_date="2026-11-02", end_date="2026-11-02"
+    )
+    # Then the file outside is untouched and the export's file is a regular file in EXPORT_DIR
+    assert done["state"] == "completed", done["error"]
+    assert victim.read_text() == "keep me"
+    assert final.is_file() and not final.is_symlink()
+    assert final.read_bytes().startswith(b"bucket_start,publisher_id,ad_unit_id")
 
 
 def test_unknown_publisher_goes_dead_and_the_export_reads_failed(events, worker):
@@ -202,3 +266,92 @@ def test_file_names_cannot_leave_the_export_directory():
             exports.export_path(bad, "csv")
     assert exports.downloadable_path("/etc/passwd") is None
     assert exports.downloadable_path(str(exports.export_dir() / ".." / "x.csv")) is None
+
+
+@pytest.fixture
+def hostile(events) -> None:
+    """The seeded events plus one event per hostile text value on 2026-11-03, and their rollups."""
+    with get_engine().begin() as connection:
+        insert_hostile_events(connection, PUBLISHER, date(2026, 11, 3))
+        for granularity in ("hour", "day"):
+            upsert_rollups(connection, granularity, START, date(2026, 11, 4))
+
+
+def both_paths(spec: ExportSpec) -> dict[str, bytes]:
+    outputs = {}
+    with get_engine().connect() as connection:
+        for method, writer in (("copy", exports.stream_copy), ("pandas", exports.stream_pandas)):
+            buffer = io.BytesIO()
+            writer(connection, spec, buffer)
+            outputs[method] = buffer.getvalue()
+    return outputs
+
+
+HOSTILE_SPECS = {
+    "raw": {"granularity": "raw"},
+    "hour rollups": {"granularity": "hour"},
+    "day rollups for countries": {"granularity": "day", "filters": (("country", ("US", "=1", "-2", "\rx", "a\r")),)},
+}
+
+
+@pytest.mark.parametrize("shape", HOSTILE_SPECS)
+def test_both_paths_write_the_same_bytes_with_formulas_escaped(hostile, shape):
+    # Given events whose text is formulas, quotes, commas, line breaks and bare carriage returns
+    spec = ExportSpec(
+        publisher_id=PUBLISHER, format="csv", start_date=START, end_date=date(2026, 11, 4), **HOSTILE_SPECS[shape]
+    )
+    # When the COPY path and the pandas path write the export
+    outputs = both_paths(spec)
+    # Then they write the same bytes, a bare carriage return quoted by both
+    assert outputs["copy"] == outputs["pandas"]
+    assert b'"a\rb"' in outputs["copy"]
+    # And every text cell that starts like a formula is escaped, the others kept as they are
+    rows = rows_of(outputs["copy"])
+    text_columns = ["publisher_id", "ad_unit_id"] + (["country", "device"] if shape == "raw" else [])
+    countries = dict(spec.filters).get("country")
+    expected = {ESCAPED[value] for value in HOSTILE if countries is None or value[:2] in countries}
+    hostile_rows = [row for row in rows if row["ad_unit_id"] in ESCAPED.values()]
+    assert {row["ad_unit_id"] for row in hostile_rows} == expected and len(expected) > 3
+    for row in rows:
+        for column in text_columns:
+            assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r")), row
+    # And numbers, negative ones included, are never altered
+    negative = next(row for row in hostile_rows if row["ad_unit_id"] == ESCAPED["-2"])
+    assert negative["clicks"] == "-1" and negative["revenue"] == "-1.500000"
+    huge = next(row for row in rows if row["ad_unit_id"] == HUGE_UNIT)
+    assert shape == "raw" or huge["ecpm"] == "1e+15"
+
+
+def test_both_paths_write_the_same_bytes_with_escaping_turned_off(hostile):
+    # Given an export for machine consumers
+    spec = ExportSpec(
+        publisher_id=PUBLISHER,
+        format="csv",
+        start_date=START,
+        end_date=date(2026, 11, 4),
+        granularity="raw",
+        csv_escape_formulas=False,
+    )
+    # When both paths write it
+    outputs = both_paths(spec)
+    # Then the bytes are the same and every hostile value is written as it is
+    assert outputs["copy"] == outputs["pandas"]
+    assert {row["ad_unit_id"] for row in rows_of(outputs["copy"])} >= set(HOSTILE)
+
+
+def test_the_actor_escapes_csv_by_default_and_not_when_told(hostile, worker):
+    common = {"publisher_id": PUBLISHER, "format": "csv", "start_date": "2026-11-03", "end_date": "2026-11-03"}
+    # When one export keeps the default and another turns escaping off (the API's camelCase name)
+    default = run_export(granularity="raw", **common)
+    machine = run_export(granularity="raw", csvEscapeFormulas=False, **common)
+    json_lines = run_export(**(common | {"format": "jsonl", "granularity": "raw"}))
+    # Then the first file is safe for spreadsheets, the second has the values as they are
+    for done in (default, machine, json_lines):
+        assert done["state"] == "completed", done["error"]
+    escaped = {row["ad_unit_id"] for row in rows_of(Path(exported(default["export_id"])["file_path"]).read_bytes())}
+    raw = {row["ad_unit_id"] for row in rows_of(Path(exported(machine["export_id"])["file_path"]).read_bytes())}
+    assert escaped >= set(ESCAPED.values()) and "=1+1" not in escaped
+    assert raw >= set(HOSTILE)
+    # And JSON, which no spreadsheet runs, is never escaped
+    units = set(read_back(exported(json_lines["export_id"])["file_path"], "jsonl")["ad_unit_id"])
+    assert units >= set(HOSTILE)

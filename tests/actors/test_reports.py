@@ -1,8 +1,10 @@
-"""generate_report: figures equal pandas over the raw rows; files written; emailed through a real SMTP server."""
+"""generate_report: figures equal pandas over the raw rows; files written; emailed through a real SMTP server;
+its CSV safe in spreadsheets; its files never outside REPORT_DIR nor written through a planted symlink."""
 
 from __future__ import annotations
 
 import mailbox
+import os
 import subprocess
 import sys
 import time
@@ -18,9 +20,12 @@ from actors.reports import generate_report
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
 from db.reports import get_report
+from reporting import render
+from reporting.file_writes import UnsafePath
 from settings import get_settings, load_settings, use_settings
 from tests.support import store
 from tests.support.analytics import event_frame
+from tests.support.hostile import ESCAPED, insert_hostile_events, rows_of
 from tests.support.servers import _answers, free_port
 
 PUBLISHER = "pub-003"
@@ -163,3 +168,71 @@ def test_bad_payloads_are_refused_at_send(payload, field):
     with pytest.raises(InvalidPayload) as refused:
         generate_report.send(**({"publisher_id": PUBLISHER, "report_type": "daily", "date": "2026-11-11"} | payload))
     assert field in str(refused.value)
+
+
+def test_report_csv_escapes_formula_cells_and_keeps_numbers(events, worker):
+    # Given a publisher whose ad units are named like formulas, some with negative revenue
+    with get_engine().begin() as connection:
+        insert_hostile_events(connection, "pub-h", DAY)
+    # When its daily report is made
+    done = run(publisher_id="pub-h", report_type="daily", date=DAY.isoformat())
+    assert done["state"] == "completed", done["error"]
+    with get_engine().connect() as connection:
+        record = get_report(connection, "pub-h", "daily", DAY)
+    # Then every name cell that starts like a formula is escaped in the CSV
+    rows = rows_of(Path(record["csv_path"]).read_bytes())
+    units = {unit["ad_unit_id"]: unit for unit in record["summary"]["top_ad_units"]}
+    listed = [row for row in rows if row["section"] == "ad_unit"]
+    assert len(listed) == len(units) == 10
+    assert {row["name"] for row in listed} == {ESCAPED.get(unit, unit) for unit in units}
+    assert any(row["name"] != unit for row, unit in zip(listed, units, strict=True))
+    for row in rows:
+        assert not row["name"].startswith(("=", "+", "-", "@", "\t", "\r")), row
+    # And the figures, negative ones included, are the numbers as they are
+    for row, unit in zip(listed, units.values(), strict=True):
+        assert float(row["revenue"]) == unit["revenue"] and int(row["clicks"]) == unit["clicks"]
+    negative = [row for row in listed if float(row["revenue"]) < 0]
+    assert negative and all(row["revenue"] == "-1.5" and row["clicks"] == "-1" for row in negative)
+
+
+@pytest.mark.parametrize("publisher", ["..", "."])
+def test_publisher_ids_that_name_a_path_are_refused(publisher):
+    # When a report is asked for a publisher id that would leave REPORT_DIR
+    with pytest.raises(InvalidPayload) as refused:
+        generate_report.send(publisher_id=publisher, report_type="daily", date="2026-11-11")
+    # Then it is refused, naming the field
+    assert "publisher_id" in str(refused.value) and "report directory" in str(refused.value)
+
+
+def test_report_files_never_leave_the_report_directory(tmp_path):
+    figures = {"report_type": "daily", "period_start": "2026-11-11"}
+    root = get_settings().report_dir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    os.symlink(tmp_path, root / "pub-link")
+    # When the files of a report are placed for `..`, `.`, or a directory replaced by a symlink outside
+    for publisher in ("..", ".", "pub-link"):
+        with pytest.raises(UnsafePath):
+            render.report_paths(figures | {"publisher_id": publisher})
+    # Then they are refused, and ids that look like paths land in a directory of their own inside
+    for publisher in ("../x", "/etc/passwd", "a\\..\\b", "..."):
+        html, csv = render.report_paths(figures | {"publisher_id": publisher})
+        assert html.parent == csv.parent and html.parent.parent == root
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_files_are_never_written_through_a_planted_symlink(events, worker, tmp_path):
+    # Given symlinks planted where the report's files and temporary files would go
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    directory = get_settings().report_dir.resolve() / PUBLISHER
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("daily-2026-11-11.csv", "daily-2026-11-11.csv.part", "daily-2026-11-11.html.part"):
+        (directory / name).unlink(missing_ok=True)  # an earlier test's report of the same day
+        os.symlink(victim, directory / name)
+    # When the report is made
+    done = run(publisher_id=PUBLISHER, report_type="daily", date=DAY.isoformat())
+    # Then the file outside is untouched and the report's files are regular files
+    assert done["state"] == "completed", done["error"]
+    assert victim.read_text() == "keep me"
+    for name in ("daily-2026-11-11.csv", "daily-2026-11-11.html"):
+        assert (directory / name).is_file() and not (directory / name).is_symlink()

@@ -81,9 +81,11 @@ def browser_page():  # type: ignore[no-untyped-def]
         page.on("dialog", lambda dialog: dialog.accept())
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        # What the Content-Security-Policy blocks shows only as a console message.
+        page.on("console", lambda message: "Content Security Policy" in message.text and errors.append(message.text))
         yield page
         browser.close()
-        assert not errors, f"JavaScript errors on the page: {errors}"
+        assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -118,7 +120,7 @@ def test_sign_in_counts_pause_retry_and_every_page(server, browser_page):
     for _ in range(3):
         cleanup.send_with_options(kwargs={"type": "temp_files", "dry_run": True}, delay=600_000)
     page.wait_for_function(
-        "document.querySelector('[data-queue=cleanup] [data-count=delayed]').textContent === '3'", timeout=15_000
+        "() => document.querySelector('[data-queue=cleanup] [data-count=delayed]').textContent === '3'", timeout=15_000
     )
     shot(page, "02-queues-counts")
 
@@ -172,7 +174,9 @@ def test_sign_in_counts_pause_retry_and_every_page(server, browser_page):
         # The throughput chart counts the export among the jobs completed this hour (workers add
         # their counts to Redis every second; the page refreshes every 3 s).
         page.goto(server + "/#/")
-        page.wait_for_function("Number(document.querySelector('#throughput')?.dataset.total || 0) >= 1", timeout=15_000)
+        page.wait_for_function(  # a function, not a string: the page's CSP forbids eval
+            "() => Number(document.querySelector('#throughput')?.dataset.total || 0) >= 1", timeout=15_000
+        )
         shot(page, "09-queues-throughput")
 
     # Schedules: stop and start one with its buttons.
@@ -187,6 +191,32 @@ def test_sign_in_counts_pause_retry_and_every_page(server, browser_page):
     page.goto(server + "/#/pipelines")
     page.wait_for_selector("h1:has-text('Pipeline runs')")
     shot(page, "08-pipelines")
+
+
+def test_the_dashboard_and_the_api_docs_work_under_the_content_security_policy(server, browser_page):
+    page = browser_page
+    from actors.cleanup import cleanup
+
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    # Given the dashboard, served with a policy that allows nothing inline and no framing
+    response = page.goto(server + "/")
+    assert response is not None
+    policy = response.headers.get("content-security-policy", "")
+    assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy and "style-src 'self'" in policy
+    # When a job page with its progress bar is drawn (widths set from script, not style attributes)
+    sign_in(page, server, ADMIN)
+    delayed = cleanup.send_with_options(kwargs={"type": "temp_files", "dry_run": True}, delay=600_000)
+    page.goto(server + f"/#/job/cleanup/{delayed.message_id}")
+    page.wait_for_selector("#job-progress > div", state="attached")
+    assert page.eval_on_selector("#job-progress > div", "bar => bar.style.width") == "0%"
+    shot(page, "10-job-under-csp")
+    # And the API docs are opened, Then Swagger UI draws the API from files of this server alone
+    page.goto(server + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title:has-text('adjobs admin API')", timeout=20_000)
+    page.wait_for_selector(".opblock-summary-path:has-text('/api/v1/queues/metrics')")
+    shot(page, "11-api-docs")
+    assert requested and all(url.startswith(server) or url.startswith("data:") for url in requested), requested
 
 
 def test_a_read_token_sees_everything_and_changes_nothing(server, browser_page):

@@ -150,7 +150,8 @@ def test_a_webhook_that_fails_does_not_stop_the_monitor(calm, caplog):
     echo.send(value=1)
     result = alerts.run_monitor(settings)
     assert result["started"] == ["waiting:test-jobs"]
-    assert "Alert webhook http://127.0.0.1:1/down failed" in caplog.text
+    # the log names the webhook by its origin only: its path and query may hold its secret
+    assert "Alert webhook http://127.0.0.1:1 failed" in caplog.text and "/down" not in caplog.text
 
 
 def _forget_jobs() -> None:

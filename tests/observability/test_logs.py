@@ -63,6 +63,17 @@ def test_text_lines_name_the_job_and_secrets_are_scrubbed():
     assert "abc123" not in JsonFormatter().format(record)
 
 
+def test_json_lines_scrub_the_extras_too():
+    # Given a record whose extras hold a secret by key and a URL with a password
+    record = logging.LogRecord("adjobs", logging.WARNING, __file__, 1, "alert", (), None)
+    record.alert = {"webhook_token": "tok-31f0", "target": "https://ops:pw-72c1@hooks.example.com/x"}
+    # When it is written as a JSON line
+    line = json.loads(JsonFormatter().format(record))
+    # Then neither secret is in it, and the rest is
+    assert "tok-31f0" not in json.dumps(line) and "pw-72c1" not in json.dumps(line)
+    assert line["alert"]["target"] == "https://***@hooks.example.com/x"
+
+
 def test_a_dramatiq_worker_with_log_format_json_writes_json_lines_naming_the_job():
     with dramatiq_worker(env={"LOG_FORMAT": "json"}) as worker:
         worker.wait_ready()

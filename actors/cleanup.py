@@ -1,8 +1,13 @@
-"""Cleanup: old log files, expired API tokens, old export files, old job-store records.
+"""Cleanup: old log files, expired API tokens, old export files, old job-store records, old events.
 
 The `cleanup` queue runs one job at a time over the whole cluster (its concurrency is 1, held
 by `QueueLimits`). `dry_run` counts what would go and removes nothing. The result says what was
 removed: how many, how many bytes, and the first names or ids.
+
+`old_events` keeps `ad_events` to EVENTS_RETENTION_DAYS (or `older_than`) in whole UTC days: it
+drops the day partitions before the cutoff day, a `DROP TABLE` each, and deletes the older rows
+of the default partition (on SQLite, the older rows). Before that (not in a dry run) it makes
+the day partitions of today and the next PARTITIONS_AHEAD days, so loads land in partitions.
 """
 
 from __future__ import annotations
@@ -17,16 +22,18 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from actors._base import JobPayload, job_actor
-from db import retention
+from db import partitions, retention
 from db.engine import get_engine
 from db.models import Export
 from settings import get_settings
 
-CleanupType = Literal["old_logs", "expired_tokens", "temp_files", "job_records"]
+CleanupType = Literal["old_logs", "expired_tokens", "temp_files", "job_records", "old_events"]
 #: Ages used when `older_than` is not given.
 DEFAULT_AGE = {"old_logs": timedelta(days=30), "temp_files": timedelta(days=7)}
 #: A `.part` file (an export or report being written) this old belongs to a writer that died.
 STALE_PART = timedelta(hours=1)
+#: `old_events` makes the day partitions of today and this many days after.
+PARTITIONS_AHEAD = 7
 SAMPLE = 20
 _DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -132,11 +139,34 @@ def clean_job_records(request: CleanupRequest, now: datetime) -> dict[str, Any]:
     return _report("job_records", request.dry_run, removed, 0, ids)
 
 
+def clean_old_events(request: CleanupRequest, now: datetime) -> dict[str, Any]:
+    """Drop the event partitions (and default-partition rows) of the days before the retention cutoff."""
+    age = request.age or timedelta(days=get_settings().events_retention_days)
+    before = (now - age).astimezone(UTC).date()
+    today = now.astimezone(UTC).date()
+    made: list[str] = []
+    if not request.dry_run:
+        with get_engine().begin() as connection:
+            made = partitions.create_partitions(connection, today, today + timedelta(days=PARTITIONS_AHEAD))
+    with get_engine().begin() as connection:
+        sizes = partitions.partitions_before(connection, before)
+        rows = partitions.count_events_before(connection, before)
+        names = list(sizes)
+        if not request.dry_run:
+            names = partitions.drop_partitions_before(connection, before)
+            partitions.delete_events_before(connection, before)
+    size = sum(sizes.get(name, 0) for name in names)
+    result = _report("old_events", request.dry_run, len(names), size, names)
+    result.update(rows=rows, before=before.isoformat(), partitions_made=made)
+    return result
+
+
 CLEANERS = {
     "old_logs": clean_old_logs,
     "temp_files": clean_temp_files,
     "expired_tokens": clean_expired_tokens,
     "job_records": clean_job_records,
+    "old_events": clean_old_events,
 }
 
 

@@ -15,6 +15,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench import aggregation, anchors, exports, latency, priority, rate_limit, scaling, store_queries, throughput
+from bench import daily_pipeline as daily_pipeline_bench
+from bench import ingest as ingest_bench
+from bench import late_events as late_events_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -110,6 +113,9 @@ def main() -> None:
     rows.append(_rate_limit_row(env))
     rows.extend(_export_rows(env))
     rows.extend(_aggregation_rows(env))
+    rows.append(_ingest_row(env))
+    rows.append(_late_events_row(env))
+    rows.extend(_daily_pipeline_rows(env))
     lags = [r.store_lag_s or 0.0 for r in full]
     print()
     header = ("figure", "ours (median, range)", "anchor (median, range)", "ratio", "target")
@@ -223,6 +229,72 @@ def _per_job_row(full: list[throughput.Run], bare: list[throughput.Run]) -> tupl
         figures(bare),
         f"{cpu:.2f}x CPU",
         "docs/capacity.md",
+    )
+
+
+def _late_events_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:
+    making = time.monotonic()
+    events = late_events_bench.prepare()
+    _MADE.append(time.monotonic() - making)
+    runs = late_events_bench.measure(env, RUNS)
+    assert all(run.anchor_changed == 0 for run in runs), "late events did not converge to a fresh aggregation"
+    ratios = [run.ratio for run in runs]
+    print(f"late events: ours {[round(r.ours_s, 2) for r in runs]} s, fresh {[round(r.anchor_s, 2) for r in runs]} s")
+    return (
+        f"late file ({late_events_bench.LATE_ROWS:,} rows, one day, {late_events_bench.PUBLISHERS} publishers,"
+        f" {events:,} events) to converged rollups, seconds",
+        _median_range_s([run.ours_s for run in runs]),
+        _median_range_s([run.anchor_s for run in runs]) + " (one fresh aggregation of the same buckets)",
+        f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+        "≤ LATE_EVENTS_INTERVAL (300 s)",
+    )
+
+
+def _daily_pipeline_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
+    made = time.monotonic()
+    for publishers in daily_pipeline_bench.SIZES:
+        daily_pipeline_bench.prepare(publishers)
+    _MADE.append(time.monotonic() - made)
+    results = daily_pipeline_bench.measure(env, RUNS)
+    rows = []
+    for publishers in daily_pipeline_bench.SIZES:
+        runs = [run for run in results if run.publishers == publishers]
+        ratios = [run.ratio for run in runs]
+        print(
+            f"daily pipeline, {publishers:,} publishers: ours {[round(r.ours_s, 2) for r in runs]} s, "
+            f"one statement per granularity {[round(r.anchor_s, 2) for r in runs]} s"
+        )
+        rows.append(
+            (
+                f"whole daily pipeline (aggregation, metrics, cache warming), {publishers:,} publishers,"
+                f" {daily_pipeline_bench.ROWS_PER_DAY:,} events, default settings, seconds"
+                f" ({runs[0].aggregation_jobs} aggregation jobs)",
+                _median_range_s([r.ours_s for r in runs]),
+                _median_range_s([r.anchor_s for r in runs]) + " (one statement per granularity, run alone)",
+                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+                "≤ 2x (goal 1.3x)",
+            )
+        )
+    return rows
+
+
+def _ingest_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:
+    making = time.monotonic()
+    ingest_bench.make_file(ingest_bench.ROWS)
+    _MADE.append(time.monotonic() - making)
+    ours, anchor = ingest_bench.run(ingest_bench.ROWS, RUNS, env)
+    ratios = [o.rows_per_s / a.rows_per_s for o, a in zip(ours, anchor, strict=True)]
+    print(
+        f"ingest {ingest_bench.ROWS:,} rows: ours {[round(o.rows_per_s) for o in ours]} rows/s, "
+        f"psql \\copy {[round(a.rows_per_s) for a in anchor]} rows/s",
+        flush=True,
+    )
+    return (
+        f"ingest of a {ingest_bench.ROWS:,}-row CSV into the day partitions (jobsctl ingest's load_file), rows/s",
+        _median_range([o.rows_per_s for o in ours]),
+        _median_range([a.rows_per_s for a in anchor]) + " (psql \\copy into a plain table)",
+        f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+        "≥ 0.7x",
     )
 
 
@@ -443,6 +515,18 @@ def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: 
         "150 MB). JSON goes through `row_to_json` on the server, about half the",
         "CSV rate. The pandas path (chunks of 50,000 rows from a server-side cursor) is what the job uses",
         "on databases without COPY and costs about 7x the time; the way to move it would be Arrow (ADBC).",
+        "",
+        "Ingest: ours is `db.ingest.load_file` (what `jobsctl ingest` runs) in a fresh process, into the",
+        "day partitions of `ad_events` (made ahead, as the daily cleanup does, and emptied before each",
+        "run); the anchor is `psql`'s `\\copy` of the same file into a plain table with the key and the",
+        "(ts, publisher) index `ad_events` had before partitioning. Ours also checks every value (Arrow),",
+        "writes the rows twice (COPY into a temporary staging table, then one `INSERT ... SELECT`, so a",
+        "bad row refuses the file before anything reaches `ad_events`) and runs the trigger that",
+        "registers publishers and marks hours stale. Partitioning itself costs little: measured once on",
+        "a 200,000-row file, `\\copy` into the partitioned `ad_events` with its trigger disabled took",
+        "2.5 s against 2.4 s into the plain table; the trigger added about 30 %. The rollup figures",
+        "run on the partitioned table: a day's statement reads that day's partition only (the plan",
+        "prunes the others and the default partition).",
         "",
     ]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))

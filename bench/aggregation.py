@@ -75,15 +75,20 @@ def _ours(days: int) -> float:
 
 
 def _anchor(days: int, database_url: str) -> float:
-    from db.rollups import bucket_range, upsert_sql
+    from db.engine import get_engine
+    from db.rollups import BOUNDS_PG, UPSERTS_PG
 
     _clear()
-    first, last = bucket_range("day", START, START + timedelta(days=days - 1))
+    first_day, last_day = START.isoformat(), (START + timedelta(days=days - 1)).isoformat()
+    bounds = BOUNDS_PG[("day", True)].replace(":first_day", f"'{first_day}'").replace(":last_day", f"'{last_day}'")
+    with get_engine().connect() as connection:
+        lo, hi = connection.execute(text(bounds)).one()
     sql = (
-        upsert_sql("postgresql", "day", by_publisher=False)
-        .replace(":granularity", "'day'")
-        .replace(":start", f"'{first.isoformat()}'::timestamptz")
-        .replace(":end", f"'{last.isoformat()}'::timestamptz")
+        UPSERTS_PG[("day", True, False, False)]
+        .replace(":first_day", f"'{first_day}'")
+        .replace(":last_day", f"'{last_day}'")
+        .replace(":lo", f"'{lo.isoformat()}'::timestamptz")
+        .replace(":hi", f"'{hi.isoformat()}'::timestamptz")
     )
     libpq = database_url.replace("postgresql+psycopg://", "postgresql://")
     out = subprocess.run(

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
 import redis
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Date, cast, func, select
 
 from db.engine import get_engine
-from db.models import AnalyticsRollup
+from db.models import AnalyticsRollup, Publisher
 from settings import get_settings
 
 KEY_PATTERN = re.compile(r"^(top-publishers|daily-totals):(\d{1,3})d$|^publisher:([A-Za-z0-9_.-]{1,64}):(\d{1,3})d$")
@@ -63,12 +63,19 @@ def _query(connection: Connection, key: str) -> Any:
     assert match is not None
     name, days, publisher, publisher_days = match.groups()
     window = int(days or publisher_days)
+    # A day is the publisher's local day (PostgreSQL): its label is that local date, not the UTC instant.
+    local = connection.dialect.name == "postgresql"
+    day: Any = (
+        cast(func.timezone(func.coalesce(Publisher.timezone, "UTC"), AnalyticsRollup.bucket_start), Date)
+        if local
+        else AnalyticsRollup.bucket_start
+    )
+    rollups = AnalyticsRollup.__table__.outerjoin(Publisher.__table__, Publisher.id == AnalyticsRollup.publisher_id)
     latest = connection.execute(
-        select(func.max(AnalyticsRollup.bucket_start)).where(AnalyticsRollup.granularity == "day")
+        select(func.max(day)).select_from(rollups).where(AnalyticsRollup.granularity == "day")
     ).scalar()
     if latest is None:
         return []
-    day = AnalyticsRollup.bucket_start
     where = [AnalyticsRollup.granularity == "day", day > latest - timedelta(days=window), day <= latest]
     totals = (
         func.sum(AnalyticsRollup.ad_requests).label("ad_requests"),
@@ -79,6 +86,7 @@ def _query(connection: Connection, key: str) -> Any:
     if name == "top-publishers":
         query = (
             select(AnalyticsRollup.publisher_id, *totals)
+            .select_from(rollups)
             .where(*where)
             .group_by(AnalyticsRollup.publisher_id)
             .order_by(func.sum(AnalyticsRollup.revenue).desc(), AnalyticsRollup.publisher_id)
@@ -87,12 +95,13 @@ def _query(connection: Connection, key: str) -> Any:
     else:
         if publisher is not None:
             where.append(AnalyticsRollup.publisher_id == publisher)
-        query = select(day.label("day"), *totals).where(*where).group_by(day).order_by(day)
+        query = select(day.label("day"), *totals).select_from(rollups).where(*where).group_by(day).order_by(day)
     rows = []
     for row in connection.execute(query).mappings():
         item = {name: _number(value) for name, value in row.items()}
         if "day" in item:
-            item["day"] = item["day"].date().isoformat()
+            value = item["day"]
+            item["day"] = (value.date() if isinstance(value, datetime) else value).isoformat()
         rows.append(item)
     return rows
 
@@ -126,3 +135,16 @@ def read_cached(key: str) -> Any:
         value = compute_entry(key)
         write_entry(key, value)
     return value
+
+
+def cached_keys() -> list[str]:
+    """The keys that hold a warm entry now."""
+    client = _redis()
+    if client is None:
+        return sorted(_local)
+    return sorted(key.decode()[len(PREFIX) :] for key in client.scan_iter(match=PREFIX + "*", count=1000))
+
+
+def keys_reading(publisher_ids: set[str], keys: list[str]) -> list[str]:
+    """Of `keys`, those whose value depends on these publishers' rollups (every cross-publisher key)."""
+    return [key for key in keys if (match := KEY_PATTERN.match(key)) and match.group(3) in (None, *publisher_ids)]

@@ -3,7 +3,8 @@
 Publishers are skewed (a few big, many small), traffic follows a daily curve (quiet at
 night UTC, busiest mid-afternoon), and countries and devices have realistic shares. On
 PostgreSQL the rows are made by the server (`generate_series`), a day per statement, so a
-million rows take seconds; elsewhere Python makes them in batches.
+million rows take seconds, into day partitions made first; elsewhere Python makes them in
+batches.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from itertools import accumulate
 from sqlalchemy import Connection, insert, text
 
 from db.models import AdEvent, Publisher
+from db.partitions import ensure_partitions
 
 #: Share of traffic per UTC hour (a daily curve), sums to 1.
 _HOURLY_WEIGHT = (
@@ -133,6 +135,8 @@ def seed_events(
 ) -> int:
     """Insert `plan.total_rows` synthetic events, a day at a time; returns rows inserted."""
     ensure_publishers(connection, plan.publishers)
+    if plan.days > 0:
+        ensure_partitions(connection, plan.start, plan.start + timedelta(days=plan.days - 1))
     inserted = 0
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT setseed(:s)"), {"s": plan.seed})

@@ -39,17 +39,34 @@ class Publisher(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
+    #: IANA time zone of the publisher's calendar (day, week and month rollups, reports, daily run).
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="UTC")
+    tier: Mapped[str] = mapped_column(String(32), nullable=False, server_default="standard")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class RollupFreshness(Base):
+    """When a publisher's rollups of one local day were last brought up to date."""
+
+    __tablename__ = "rollup_freshness"
+
+    publisher_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class AdEvent(Base):
-    """One raw event row: counts for a (time, publisher, ad unit, country, device)."""
+    """One raw event row: counts for a (time, publisher, ad unit, country, device).
+
+    On PostgreSQL the table is partitioned by UTC day on `ts` (migration 0009, `db/partitions.py`),
+    so its key is (id, ts); SQLite keeps `id` alone.
+    """
 
     __tablename__ = "ad_events"
     __table_args__ = (Index("ix_ad_events_ts_publisher", "ts", "publisher_id"),)
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
-    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     publisher_id: Mapped[str] = mapped_column(String(64), nullable=False)
     ad_unit_id: Mapped[str] = mapped_column(String(64), nullable=False)
     country: Mapped[str] = mapped_column(String(2), nullable=False)
@@ -77,6 +94,43 @@ class AnalyticsRollup(Base):
     fill_rate: Mapped[float | None] = mapped_column(Float)
     ecpm: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class StaleHour(Base):
+    """A publisher's UTC hour that got events after its rollups were last recomputed.
+
+    Written by the trigger on `ad_events` (migration 0010), deleted by the late-events job.
+    """
+
+    __tablename__ = "stale_hours"
+
+    publisher_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    #: When the hour first became stale since its last re-aggregation.
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: Loads into the hour since it was marked; the job deletes a mark only at the revision it read.
+    revision: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class IngestBatch(Base):
+    """An event file loaded into `ad_events`, keyed by the SHA-256 of its bytes (migration 0008)."""
+
+    __tablename__ = "ingest_batches"
+    __table_args__ = (Index("ix_ingest_batches_loaded_at", "loaded_at"),)
+
+    checksum: Mapped[str] = mapped_column(String(64), primary_key=True)
+    file_name: Mapped[str] = mapped_column(Text, nullable=False)
+    file_format: Mapped[str] = mapped_column(String(16), nullable=False)
+    file_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    rows: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    rejected: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    publishers: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    first_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejects_path: Mapped[str | None] = mapped_column(Text)
+    loaded_by: Mapped[str] = mapped_column(String(64), nullable=False, default="jobsctl")
+    seconds: Mapped[float | None] = mapped_column(Float)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class JobRecord(Base):

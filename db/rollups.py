@@ -1,23 +1,163 @@
-"""Rollups of raw ad events: one `INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE` per job.
+"""Rollups of raw ad events: every rollup write goes through one set-based upsert per granularity.
 
-Ranges are widened to whole buckets (a week from its Monday, a month from its first day), so
-a rollup row always covers its whole bucket and rerunning any overlapping job writes the same
-values. On PostgreSQL the statement raises `work_mem` for its transaction (the 30-day upsert
-spills to disk at the default 4 MB) and skips rows whose totals did not change.
+`aggregate_window` recomputes every bucket of a granularity that overlaps a window of UTC
+instants, for every publisher with events in it (registered or not) or for the ones named, in
+one `INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE` over all of them.
+`aggregate_days` does the same for whole days of each publisher's own calendar (the daily
+pipeline and on-demand jobs, whose dates are the publisher's local dates).
+
+Calendars (PostgreSQL): hour buckets are UTC hours for everyone; day, week (ISO, from Monday)
+and month buckets follow the publisher's `publishers.timezone` (a publisher without a row
+counts as UTC): `date_trunc('day', ts AT TIME ZONE tz) AT TIME ZONE tz`, so a New York day is
+05:00-05:00 UTC in winter, 04:00-04:00 in summer, and DST days have 23 or 25 hours;
+`bucket_start` is the UTC instant the local bucket starts. Windows are widened to whole
+buckets in each publisher's calendar, so a rollup row always covers its whole bucket and
+rerunning an overlapping job writes the same values. The bounds are computed per time zone
+(a handful of rows), so the statement scans one contiguous range of `ad_events` (partitions
+pruned) and joins `publishers` once.
+
+The statement records in `rollup_freshness` (publisher, local day, refreshed_at) the days whose
+day rollups it brought up to date (day granularity only: that is the table the API shows).
+It raises `work_mem` for its transaction (the 30-day upsert spills to disk at the default
+4 MB) and skips rows whose totals did not change.
+
+SQLite (the embedded demo) keeps UTC calendars for everyone: same buckets as a UTC publisher.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Connection, DateTime, bindparam, text
+from sqlalchemy import BindParameter, Connection, Date, DateTime, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import String
 
 Granularity = Literal["hour", "day", "week", "month"]
 GRANULARITIES: tuple[Granularity, ...] = ("hour", "day", "week", "month")
 
 #: work_mem for the aggregation's transaction on PostgreSQL.
 AGGREGATION_WORK_MEM = "256MB"
+SET_WORK_MEM = f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'"
+
+#: date_trunc's unit and the length of one bucket, per granularity.
+_STEP = {"hour": "1 hour", "day": "1 day", "week": "7 days", "month": "1 month"}
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+#: The time zones a statement may meet: every publisher's, and UTC for unregistered publishers.
+_ZONE_NAMES = "SELECT DISTINCT timezone AS tz FROM publishers UNION SELECT 'UTC'"
+
+#: The window's ends as UTC instants, per zone: given instants, or local dates of the zone.
+_ENDS_INSTANTS = "CAST(:start AS timestamptz) AS a, CAST(:end AS timestamptz) AS b"
+_ENDS_DATES = (
+    "CAST(:first_day AS timestamp) AT TIME ZONE tz AS a,"
+    " (CAST(:last_day AS timestamp) + interval '1 day') AT TIME ZONE tz AS b"
+)
+
+#: Per zone: [first, last) = the window widened to whole buckets of the zone's calendar
+#: (hour buckets: UTC hours in every zone, so half-hour zones do not split them).
+_ZONES = """zones AS (
+    SELECT tz,
+        date_trunc('{unit}', a AT TIME ZONE {calendar}) AT TIME ZONE {calendar} AS first,
+        (date_trunc('{unit}', (b - interval '1 microsecond') AT TIME ZONE {calendar})
+            + interval '{step}') AT TIME ZONE {calendar} AS last
+    FROM (SELECT tz, {ends} FROM ({zone_names}) AS names) AS ends
+)"""
+
+_BOUNDS_PG = "WITH {zones} SELECT min(first), max(last) FROM zones"
+
+_UPSERT_PG = """
+WITH {zones},
+agg AS (
+    SELECT date_trunc('{unit}', e.ts AT TIME ZONE {row_calendar}) AT TIME ZONE {row_calendar} AS bucket,
+        z.tz, e.publisher_id, e.ad_unit_id,
+        sum(e.ad_requests) AS ad_requests, sum(e.impressions) AS impressions,
+        sum(e.clicks) AS clicks, sum(e.revenue) AS revenue
+    FROM ad_events AS e
+    LEFT JOIN publishers AS p ON p.id = e.publisher_id
+    JOIN zones AS z ON z.tz = coalesce(p.timezone, 'UTC')
+    WHERE e.ts >= :lo AND e.ts < :hi AND e.ts >= z.first AND e.ts < z.last {filters}
+    GROUP BY 1, z.tz, e.publisher_id, e.ad_unit_id
+),
+written AS (
+    INSERT INTO analytics_rollups (granularity, bucket_start, publisher_id, ad_unit_id,
+        ad_requests, impressions, clicks, revenue, ctr, fill_rate, ecpm, updated_at)
+    SELECT '{granularity}', bucket, publisher_id, ad_unit_id, ad_requests, impressions, clicks, revenue,
+        clicks::float8 / nullif(impressions, 0),
+        impressions::float8 / nullif(ad_requests, 0),
+        revenue::float8 * 1000 / nullif(impressions, 0),
+        CURRENT_TIMESTAMP
+    FROM agg
+    ON CONFLICT (granularity, bucket_start, publisher_id, ad_unit_id) DO UPDATE SET
+        ad_requests = excluded.ad_requests,
+        impressions = excluded.impressions,
+        clicks = excluded.clicks,
+        revenue = excluded.revenue,
+        ctr = excluded.ctr,
+        fill_rate = excluded.fill_rate,
+        ecpm = excluded.ecpm,
+        updated_at = CURRENT_TIMESTAMP
+    WHERE (analytics_rollups.ad_requests, analytics_rollups.impressions,
+           analytics_rollups.clicks, analytics_rollups.revenue)
+        IS DISTINCT FROM (excluded.ad_requests, excluded.impressions, excluded.clicks, excluded.revenue)
+    RETURNING 1
+){freshness}
+SELECT count(*) FROM written
+"""
+
+_FRESHNESS_PG = """,
+fresh AS (
+    INSERT INTO rollup_freshness (publisher_id, day, refreshed_at)
+    SELECT DISTINCT publisher_id, CAST(bucket AT TIME ZONE tz AS date), CURRENT_TIMESTAMP FROM agg
+    ON CONFLICT (publisher_id, day) DO UPDATE SET refreshed_at = excluded.refreshed_at
+)"""
+
+_FILTER_PUBLISHERS_PG = " AND e.publisher_id = ANY(:publisher_ids)"
+_FILTER_TIMEZONES_PG = " AND coalesce(p.timezone, 'UTC') = ANY(:timezones)"
+
+
+def _pg_zones(granularity: str, ends: str) -> str:
+    calendar = "'UTC'" if granularity == "hour" else "tz"
+    return _ZONES.format(
+        unit=granularity, calendar=calendar, step=_STEP[granularity], ends=ends, zone_names=_ZONE_NAMES
+    )
+
+
+def _pg_upsert(granularity: str, ends: str, filters: str) -> str:
+    return _UPSERT_PG.format(
+        zones=_pg_zones(granularity, ends),
+        unit=granularity,
+        row_calendar="'UTC'" if granularity == "hour" else "z.tz",
+        filters=filters,
+        granularity=granularity,
+        freshness=_FRESHNESS_PG if granularity == "day" else "",
+    )
+
+
+_FILTERS = {
+    (False, False): "",
+    (True, False): _FILTER_PUBLISHERS_PG,
+    (False, True): _FILTER_TIMEZONES_PG,
+    (True, True): _FILTER_PUBLISHERS_PG + _FILTER_TIMEZONES_PG,
+}
+#: Every PostgreSQL statement, made once: (granularity, by local dates, by publishers, by zones).
+UPSERTS_PG = {
+    (granularity, by_dates, *key): _pg_upsert(granularity, _ENDS_DATES if by_dates else _ENDS_INSTANTS, filters)
+    for granularity in GRANULARITIES
+    for by_dates in (False, True)
+    for key, filters in _FILTERS.items()
+}
+BOUNDS_PG = {
+    (granularity, by_dates): _BOUNDS_PG.format(
+        zones=_pg_zones(granularity, _ENDS_DATES if by_dates else _ENDS_INSTANTS)
+    )
+    for granularity in GRANULARITIES
+    for by_dates in (False, True)
+}
+
+# --- SQLite (UTC calendars) ----------------------------------------------------------------
 
 _SQLITE_BUCKET = {
     "hour": "strftime('%Y-%m-%d %H:00:00.000000', ts)",
@@ -26,23 +166,17 @@ _SQLITE_BUCKET = {
     "month": "strftime('%Y-%m-01 00:00:00.000000', ts)",
 }
 
-_RATIOS_PG = """
-    sum(clicks)::float8 / nullif(sum(impressions), 0),
-    sum(impressions)::float8 / nullif(sum(ad_requests), 0),
-    sum(revenue)::float8 * 1000 / nullif(sum(impressions), 0)"""
-_RATIOS_SQLITE = """
-    CAST(sum(clicks) AS REAL) / nullif(sum(impressions), 0),
-    CAST(sum(impressions) AS REAL) / nullif(sum(ad_requests), 0),
-    CAST(sum(revenue) AS REAL) * 1000 / nullif(sum(impressions), 0)"""
-
-_UPSERT = """
+_UPSERT_SQLITE = """
 INSERT INTO analytics_rollups (granularity, bucket_start, publisher_id, ad_unit_id,
     ad_requests, impressions, clicks, revenue, ctr, fill_rate, ecpm, updated_at)
-SELECT :granularity, {bucket} AS bucket, publisher_id, ad_unit_id,
-    sum(ad_requests), sum(impressions), sum(clicks), sum(revenue),{ratios},
+SELECT '{granularity}', {bucket} AS bucket, publisher_id, ad_unit_id,
+    sum(ad_requests), sum(impressions), sum(clicks), sum(revenue),
+    CAST(sum(clicks) AS REAL) / nullif(sum(impressions), 0),
+    CAST(sum(impressions) AS REAL) / nullif(sum(ad_requests), 0),
+    CAST(sum(revenue) AS REAL) * 1000 / nullif(sum(impressions), 0),
     CURRENT_TIMESTAMP
 FROM ad_events
-WHERE ts >= :start AND ts < :end {publisher_filter}
+WHERE ts >= :lo AND ts < :hi {filters}
 GROUP BY {bucket}, publisher_id, ad_unit_id
 ON CONFLICT (granularity, bucket_start, publisher_id, ad_unit_id) DO UPDATE SET
     ad_requests = excluded.ad_requests,
@@ -53,45 +187,118 @@ ON CONFLICT (granularity, bucket_start, publisher_id, ad_unit_id) DO UPDATE SET
     fill_rate = excluded.fill_rate,
     ecpm = excluded.ecpm,
     updated_at = CURRENT_TIMESTAMP
-{guard}
 """
+_FRESHNESS_SQLITE = """
+INSERT INTO rollup_freshness (publisher_id, day, refreshed_at)
+SELECT DISTINCT publisher_id, date(ts), CURRENT_TIMESTAMP FROM ad_events
+WHERE ts >= :lo AND ts < :hi {filters}
+ON CONFLICT (publisher_id, day) DO UPDATE SET refreshed_at = excluded.refreshed_at
+"""
+_FILTER_PUBLISHERS_SQLITE = "AND publisher_id IN :publisher_ids"
+#: SQLite: every publisher is on UTC, so a zone filter keeps all of them or none.
+_FILTER_TIMEZONES_SQLITE = "AND 'UTC' IN :timezones"
+_FILTERS_SQLITE = {
+    (False, False): "",
+    (True, False): _FILTER_PUBLISHERS_SQLITE,
+    (False, True): _FILTER_TIMEZONES_SQLITE,
+    (True, True): _FILTER_PUBLISHERS_SQLITE + " " + _FILTER_TIMEZONES_SQLITE,
+}
+UPSERTS_SQLITE = {
+    (granularity, *key): _UPSERT_SQLITE.format(granularity=granularity, bucket=_SQLITE_BUCKET[granularity], filters=f)
+    for granularity in GRANULARITIES
+    for key, f in _FILTERS_SQLITE.items()
+}
+FRESHNESS_SQLITE = {key: _FRESHNESS_SQLITE.format(filters=f) for key, f in _FILTERS_SQLITE.items()}
 
-_GUARD_PG = """WHERE (analytics_rollups.ad_requests, analytics_rollups.impressions,
-       analytics_rollups.clicks, analytics_rollups.revenue)
-    IS DISTINCT FROM (excluded.ad_requests, excluded.impressions, excluded.clicks, excluded.revenue)"""
+
+def _check(granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown granularity {granularity!r}; one of {', '.join(GRANULARITIES)}")
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be an aware datetime (a UTC instant), not {value!r}")
+    return value.astimezone(UTC)
+
+
+def utc_bucket_range(granularity: Granularity, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """[start, end) widened to whole UTC buckets (the SQLite calendar, and a UTC publisher's)."""
+    _check(granularity)
+
+    def floor(moment: datetime) -> datetime:
+        if granularity == "hour":
+            return moment.replace(minute=0, second=0, microsecond=0)
+        day = datetime.combine(moment.date(), time.min, tzinfo=UTC)
+        if granularity == "week":
+            return day - timedelta(days=day.weekday())
+        if granularity == "month":
+            return day.replace(day=1)
+        return day
+
+    def after(bucket: datetime) -> datetime:
+        if granularity == "hour":
+            return bucket + timedelta(hours=1)
+        if granularity == "day":
+            return bucket + timedelta(days=1)
+        if granularity == "week":
+            return bucket + timedelta(days=7)
+        return (bucket + timedelta(days=32)).replace(day=1)
+
+    return floor(start), after(floor(end - timedelta(microseconds=1)))
 
 
 def bucket_range(granularity: Granularity, start: date, end: date) -> tuple[datetime, datetime]:
-    """[first, last) instants covering whole buckets from `start` to `end` (inclusive days), UTC."""
+    """[first, last) UTC instants covering whole UTC buckets from `start` to `end` (inclusive days)."""
     if end < start:
         raise ValueError(f"end date {end} is before start date {start}")
-    if granularity == "week":
-        start = start - timedelta(days=start.weekday())
-        end = end + timedelta(days=6 - end.weekday())
-    elif granularity == "month":
-        start = start.replace(day=1)
-        end = (end.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    return (
+    return utc_bucket_range(
+        granularity,
         datetime.combine(start, time.min, tzinfo=UTC),
         datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC),
     )
 
 
-def upsert_sql(dialect: str, granularity: Granularity, *, by_publisher: bool) -> str:
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"unknown granularity {granularity!r}")
-    postgres = dialect == "postgresql"
-    bucket = (
-        f"(date_trunc('{granularity}', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
-        if postgres
-        else _SQLITE_BUCKET[granularity]
-    )
-    return _UPSERT.format(
-        bucket=bucket,
-        ratios=_RATIOS_PG if postgres else _RATIOS_SQLITE,
-        publisher_filter="AND publisher_id = :publisher_id" if by_publisher else "",
-        guard=_GUARD_PG if postgres else "",
-    )
+def aggregate_window(
+    connection: Connection,
+    granularity: Granularity,
+    start: datetime,
+    end: datetime,
+    publisher_ids: Sequence[str] | None = None,
+    *,
+    timezones: Sequence[str] | None = None,
+) -> int:
+    """Recompute every `granularity` bucket overlapping the UTC instants [start, end).
+
+    For `publisher_ids` (None: every publisher with events in the window, registered or not),
+    optionally only those whose calendar is one of `timezones` (unregistered ones count as
+    UTC). Buckets are widened to whole buckets of each publisher's calendar. Records the local
+    days brought up to date in `rollup_freshness` (day granularity). Returns rows written.
+    """
+    _check(granularity)
+    start, end = _utc(start, "start"), _utc(end, "end")
+    if end <= start:
+        raise ValueError(f"window end {end.isoformat()} is not after its start {start.isoformat()}")
+    return _aggregate(connection, granularity, {"start": start, "end": end}, publisher_ids, timezones)
+
+
+def aggregate_days(
+    connection: Connection,
+    granularity: Granularity,
+    first_day: date,
+    last_day: date,
+    publisher_ids: Sequence[str] | None = None,
+    *,
+    timezones: Sequence[str] | None = None,
+) -> int:
+    """Like `aggregate_window`, for the local days [first_day, last_day] of each publisher's calendar.
+
+    Hour granularity: the UTC hours that cover those local days.
+    """
+    _check(granularity)
+    if last_day < first_day:
+        raise ValueError(f"end date {last_day} is before start date {first_day}")
+    return _aggregate(connection, granularity, {"first_day": first_day, "last_day": last_day}, publisher_ids, timezones)
 
 
 def upsert_rollups(
@@ -101,19 +308,80 @@ def upsert_rollups(
     end: date,
     publisher_id: str | None = None,
 ) -> int:
-    """Aggregate raw events of [start, end] into rollups; returns the rows written or changed."""
-    first, last = bucket_range(granularity, start, end)
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        connection.execute(text(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'"))
-    statement = text(upsert_sql(dialect, granularity, by_publisher=publisher_id is not None)).bindparams(
-        bindparam("start", type_=DateTime(timezone=True)),
-        bindparam("end", type_=DateTime(timezone=True)),
+    """Aggregate the local days [start, end] into rollups; returns the rows written or changed."""
+    return aggregate_days(connection, granularity, start, end, None if publisher_id is None else [publisher_id])
+
+
+def _aggregate(
+    connection: Connection,
+    granularity: Granularity,
+    window: dict[str, object],
+    publisher_ids: Sequence[str] | None,
+    timezones: Sequence[str] | None,
+) -> int:
+    if (publisher_ids is not None and not publisher_ids) or (timezones is not None and not timezones):
+        return 0
+    by_dates = "first_day" in window
+    key = (publisher_ids is not None, timezones is not None)
+    params: dict[str, object] = dict(window)
+    if publisher_ids is not None:
+        params["publisher_ids"] = list(publisher_ids)
+    if timezones is not None:
+        params["timezones"] = list(timezones)
+    if connection.dialect.name == "postgresql":
+        return _aggregate_pg(connection, granularity, by_dates, key, params)
+    return _aggregate_sqlite(connection, granularity, by_dates, key, params)
+
+
+def _aggregate_pg(
+    connection: Connection,
+    granularity: Granularity,
+    by_dates: bool,
+    key: tuple[bool, bool],
+    params: dict[str, object],
+) -> int:
+    window: dict[str, BindParameter[Any]] = {}
+    for name in ("start", "end", "first_day", "last_day"):
+        if name in params:
+            window[name] = bindparam(name, type_=Date() if name.endswith("_day") else DateTime(timezone=True))
+    lo, hi = connection.execute(text(BOUNDS_PG[(granularity, by_dates)]).bindparams(*window.values()), params).one()
+    connection.execute(text(SET_WORK_MEM))
+    lists = [bindparam(name, type_=ARRAY(String())) for name in ("publisher_ids", "timezones") if name in params]
+    statement = text(UPSERTS_PG[(granularity, by_dates, *key)]).bindparams(
+        *window.values(),
+        bindparam("lo", type_=DateTime(timezone=True)),
+        bindparam("hi", type_=DateTime(timezone=True)),
+        *lists,
     )
-    params: dict[str, object] = {"granularity": granularity, "start": first, "end": last}
-    if publisher_id is not None:
-        params["publisher_id"] = publisher_id
-    return connection.execute(statement, params).rowcount
+    return int(connection.execute(statement, {**params, "lo": lo, "hi": hi}).scalar_one())
+
+
+def _aggregate_sqlite(
+    connection: Connection,
+    granularity: Granularity,
+    by_dates: bool,
+    key: tuple[bool, bool],
+    params: dict[str, object],
+) -> int:
+    if by_dates:
+        first_day, last_day = params.pop("first_day"), params.pop("last_day")
+        assert isinstance(first_day, date) and isinstance(last_day, date)
+        lo, hi = bucket_range(granularity, first_day, last_day)
+    else:
+        start, end = params.pop("start"), params.pop("end")
+        assert isinstance(start, datetime) and isinstance(end, datetime)
+        lo, hi = utc_bucket_range(granularity, start, end)
+    params.update(lo=lo, hi=hi)
+    expanding: list[BindParameter[Any]] = [
+        bindparam(name, expanding=True) for name in ("publisher_ids", "timezones") if name in params
+    ]
+    window = [bindparam("lo", type_=DateTime(timezone=True)), bindparam("hi", type_=DateTime(timezone=True))]
+    written = connection.execute(
+        text(UPSERTS_SQLITE[(granularity, *key)]).bindparams(*window, *expanding), params
+    ).rowcount
+    if granularity == "day":
+        connection.execute(text(FRESHNESS_SQLITE[key]).bindparams(*window, *expanding), params)
+    return written
 
 
 def publisher_known(connection: Connection, publisher_id: str) -> bool:

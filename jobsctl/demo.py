@@ -7,12 +7,15 @@ broker and worker. With servers configured: Redis (or RabbitMQ), PostgreSQL, and
 
 from __future__ import annotations
 
+import csv
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from statistics import mean, quantiles
 from typing import Any
 
@@ -26,6 +29,9 @@ from settings import get_settings
 
 #: How long the demo waits for its jobs.
 DEMO_TIMEOUT = 180.0
+#: Where the demo writes the event file it ingests, and the publisher in it that nobody registered.
+DEMO_FILES = Path("var/demo")
+DEMO_NEW_PUBLISHER = "pub-newcomer"
 
 
 def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None) -> None:
@@ -62,6 +68,7 @@ def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None
                 seed_events(connection, plan, progress=lambda n: bar.advance(task, n))
     else:
         console.print(f"events: {have:,} already present, not seeding")
+    _ingest_sample_file(console, yesterday, embedded)
 
     with get_engine().connect() as connection:
         publishers = [row[0] for row in connection.execute(text("SELECT id FROM publishers ORDER BY id"))]
@@ -102,6 +109,61 @@ def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None
     if failed:
         console.print(f"[red]{len(failed)} job(s) did not complete[/]")
         raise SystemExit(1)
+
+
+def _write_sample_file(day: date, rows: int) -> Path:
+    """A CSV event file for `day` like an ad server's: the demo publishers plus one nobody registered.
+
+    The same day always gives the same bytes, so a second demo finds the file already loaded.
+    """
+    from db.event_files import COLUMNS
+    from db.events import COUNTRIES, COUNTRY_ECPM, COUNTRY_SHARE, DEVICE_SHARE, DEVICES, publisher_ids
+
+    path = DEMO_FILES / f"events-{day.isoformat()}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(day.toordinal())
+    publishers = [*publisher_ids(5), DEMO_NEW_PUBLISHER]
+    midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for _ in range(rows):
+            publisher = rng.choice(publishers)
+            country = rng.choices(range(len(COUNTRIES)), COUNTRY_SHARE)[0]
+            requests = rng.randint(1, 60)
+            impressions = int(requests * (0.55 + rng.random() * 0.4))
+            ts = midnight + timedelta(seconds=rng.randrange(86400))
+            writer.writerow(
+                [
+                    ts.isoformat().replace("+00:00", "Z"),
+                    publisher,
+                    f"{publisher}-unit-{rng.randint(1, 3)}",
+                    COUNTRIES[country],
+                    rng.choices(DEVICES, DEVICE_SHARE)[0],
+                    requests,
+                    impressions,
+                    int(impressions * rng.random() * 0.03),
+                    f"{impressions * COUNTRY_ECPM[country] * (0.6 + rng.random() * 0.8) / 1000:.6f}",
+                ]
+            )
+    return path
+
+
+def _ingest_sample_file(console: Console, day: date, embedded: bool) -> None:
+    """Load a generated event file through `db.ingest.load_file`, as `jobsctl ingest` does, and say what it did."""
+    from db.ingest import load_file
+
+    path = _write_sample_file(day, 2_000 if embedded else 10_000)
+    result = load_file(path, loaded_by="jobsctl demo")
+    where = path.resolve()
+    if result.status == "already loaded":
+        console.print(f"ingest: {where} already loaded ({result.rows:,} rows); nothing added")
+        return
+    new = f"; registered on the way in: {', '.join(result.new_publishers)}" if result.new_publishers else ""
+    console.print(
+        f"ingested [bold]{result.rows:,}[/] events for {result.publishers} publishers from {where}"
+        f" in {result.seconds:.2f} s{new}"
+    )
 
 
 def _send_every_job_type(day: Any, first_day: Any, publishers: list[str]) -> list[tuple[str, str]]:

@@ -9,7 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from jobsctl import operator_commands  # noqa: F401  (registers stats, jobs, job, retry, cancel, ...)
+from jobsctl import (
+    ingest_command,  # noqa: F401  (registers ingest)
+    operator_commands,  # noqa: F401  (registers stats, jobs, job, retry, cancel, ...)
+)
 from jobsctl.common import INVALID, JsonOption, app, console, emit_json, err, fail, progress_bar, redact
 from settings import SettingsError
 

@@ -1,7 +1,8 @@
 """A publisher's figures for a daily, weekly or monthly report, straight from the raw events.
 
 A period is the day, the ISO week (Monday to Sunday) or the calendar month that holds the
-report's date; the previous period is the one just before it, for the change column.
+report's date, in the publisher's own calendar (`publishers.timezone`; UTC without a row, and
+on SQLite); the previous period is the one just before it, for the change column.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
@@ -26,9 +28,14 @@ class Period:
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
+        return self.bounds_in("UTC")
+
+    def bounds_in(self, tz: str) -> tuple[datetime, datetime]:
+        """[start, end) UTC instants of the period in the calendar of `tz` (DST days: 23 or 25 hours)."""
+        zone = ZoneInfo(tz)
         return (
-            datetime.combine(self.start, time.min, tzinfo=UTC),
-            datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC),
+            datetime.combine(self.start, time.min, tzinfo=zone).astimezone(UTC),
+            datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC),
         )
 
 
@@ -82,22 +89,26 @@ def change(current: float | None, previous: float | None) -> float | None:
 
 
 def compute_report(connection: Connection, publisher_id: str, report_type: ReportType, day: date) -> dict[str, Any]:
+    from db.publishers import calendar_of
+
     period = period_of(report_type, day)
     before = previous_period(report_type, period)
+    tz = calendar_of(connection, publisher_id)
 
     def totals(span: Period) -> dict[str, Any]:
-        start, end = span.bounds
+        start, end = span.bounds_in(tz)
         row = connection.execute(_TOTALS_SQL, {"publisher": publisher_id, "start": start, "end": end}).mappings().one()
         return with_ratios(dict(row))
 
     current, previous = totals(period), totals(before)
-    start, end = period.bounds
+    start, end = period.bounds_in(tz)
     units = connection.execute(
         _UNITS_SQL, {"publisher": publisher_id, "start": start, "end": end, "top": TOP_AD_UNITS}
     ).mappings()
     return {
         "publisher_id": publisher_id,
         "report_type": report_type,
+        "timezone": tz,
         "period_start": period.start.isoformat(),
         "period_end": period.end.isoformat(),
         "previous_start": before.start.isoformat(),

@@ -42,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
         QUEUES__DATA_EXPORT__RATE_LIMIT="100000",
         EXPORT_DIR=str(Path(workdir) / "exports"),
         REPORT_DIR=str(Path(workdir) / "reports"),
+        INGEST_DIR=str(Path(workdir) / "ingest"),
         dramatiq_restart_delay="1000",
     )
     _session.update(

@@ -170,3 +170,82 @@ def test_bad_payloads_are_refused_at_send(payload, field):
     with pytest.raises(InvalidPayload) as refused:
         cleanup.send(**payload)
     assert field in str(refused.value)
+
+
+#: Every partition of ad_events with the upper bound of its range, as the catalog has them.
+PARTITION_BOUNDS = """
+SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'ad_events'::regclass
+"""
+EVENTS_BEFORE = "SELECT count(*) FROM ad_events WHERE ts < :before"
+EVENTS_FROM = "SELECT count(*) FROM ad_events WHERE ts >= :before"
+EVENT = """
+INSERT INTO ad_events (ts, publisher_id, ad_unit_id, country, device, ad_requests, impressions, clicks, revenue)
+VALUES (:ts, 'pub-old', 'unit-1', 'US', 'mobile', 3, 2, 1, 0.25)
+"""
+
+
+def _partition_ends() -> dict[str, datetime | None]:
+    """Each partition's exclusive upper bound (None for the default partition), read from its bounds."""
+    with get_engine().connect() as connection:
+        rows = connection.execute(text(PARTITION_BOUNDS)).all()
+    return {
+        name: None if bound == "DEFAULT" else datetime.fromisoformat(bound.split("TO ('")[1].split("')")[0])
+        for name, bound in rows
+    }
+
+
+def _count(query: str, before: datetime) -> int:
+    with get_engine().connect() as connection:
+        return connection.execute(text(query), {"before": before}).scalar_one()
+
+
+def test_old_events_drop_only_the_days_past_retention(worker):
+    # Given events on days around the 400-day retention: some with a day partition, some (a day
+    # without one) in the default partition
+    from db.partitions import ensure_partitions
+
+    today = NOW.date()
+    partitioned = [today - timedelta(days=d) for d in (501, 401, 400, 399, 30)]
+    unpartitioned = [today - timedelta(days=d) for d in (453, 203)]
+    with get_engine().begin() as connection:
+        for day in partitioned:
+            ensure_partitions(connection, day, day)
+        for day in partitioned + unpartitioned:
+            for hour in (0, 13, 23):
+                connection.execute(text(EVENT), {"ts": datetime(day.year, day.month, day.day, hour, tzinfo=UTC)})
+        placed = connection.execute(text("SELECT DISTINCT tableoid::regclass::text FROM ad_events")).scalars()
+        assert "ad_events_default" in set(placed)
+    # Independently: the cutoff is the start of the day 400 days ago; every partition whose range
+    # ends by then goes, and every event before it
+    cutoff = datetime.combine(today - timedelta(days=400), datetime.min.time(), tzinfo=UTC)
+    ends = _partition_ends()
+    doomed = {name for name, end in ends.items() if end is not None and end <= cutoff}
+    old_rows, kept_rows = _count(EVENTS_BEFORE, cutoff), _count(EVENTS_FROM, cutoff)
+    assert len(doomed) >= 2 and old_rows == 3 * 3 and kept_rows >= 4 * 3
+
+    # When a dry run counts them
+    dry = run(type="old_events", dry_run=True)
+    # Then it reports them and removes nothing
+    assert (dry["removed"], dry["rows"], dry["dry_run"]) == (len(doomed), old_rows, True)
+    assert dry["before"] == cutoff.date().isoformat() and dry["partitions_made"] == []
+    assert _partition_ends() == ends and _count(EVENTS_BEFORE, cutoff) == old_rows
+
+    # When it runs for real
+    result = run(type="old_events")
+    # Then exactly those partitions and events are gone, the rest is untouched, and today's and
+    # the next 7 days' partitions exist
+    assert (result["removed"], result["rows"]) == (len(doomed), old_rows)
+    after = _partition_ends()
+    assert set(after) == (set(ends) - doomed) | set(result["partitions_made"])
+    assert _count(EVENTS_BEFORE, cutoff) == 0 and _count(EVENTS_FROM, cutoff) == kept_rows
+    ahead = {f"ad_events_{today + timedelta(days=i):%Y%m%d}" for i in range(8)}
+    assert ahead <= set(after)
+
+    # And older_than replaces the retention: 300 days reaches the partitions of 399 and 400 days
+    # ago, not the default partition's events of 203 days ago
+    cutoff_300 = datetime.combine(today - timedelta(days=300), datetime.min.time(), tzinfo=UTC)
+    younger = {name for name, end in after.items() if end is not None and end <= cutoff_300}
+    dry_300 = run(type="old_events", older_than="300d", dry_run=True)
+    assert (dry_300["removed"], dry_300["rows"]) == (len(younger), _count(EVENTS_BEFORE, cutoff_300))
+    assert dry_300["rows"] == 2 * 3

@@ -38,6 +38,7 @@ READS = [
     ("GET", "/exports"),
     ("GET", "/exports/{id}"),
     ("GET", "/exports/{id}/download"),
+    ("GET", "/analytics/freshness"),
 ]
 CHANGES = [
     ("POST", "/queues/{q}/jobs"),

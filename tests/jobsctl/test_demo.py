@@ -25,5 +25,6 @@ def test_the_demo_runs_end_to_end_on_redis_and_postgresql(tmp_path):
     assert "embedded" not in result.stdout
     assert "postgresql+psycopg://" in result.stdout and "broker: redis://" in result.stdout
     assert "Daily rollups" in result.stdout
+    assert "ingested 10,000 events" in result.stdout and "registered on the way in: pub-newcomer" in result.stdout
     assert "state completed" in result.stdout and "state dead" not in result.stdout
     assert not (tmp_path / EMBEDDED_DATABASE).exists()  # nothing fell back to the embedded default

@@ -24,5 +24,8 @@ def test_the_demo_runs_end_to_end_on_the_embedded_default(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "embedded" in result.stdout
     assert "Daily rollups" in result.stdout
+    # It ingested a generated event file, saying how much and from where, with a publisher nobody registered
+    assert "ingested 2,000 events" in result.stdout and "registered on the way in: pub-newcomer" in result.stdout
+    assert (tmp_path / "var" / "demo").is_dir() and str(tmp_path / "var" / "demo") in result.stdout.replace("\n", "")
     assert "state completed" in result.stdout and "state dead" not in result.stdout
     assert (tmp_path / "var" / "adjobs.sqlite3").exists()

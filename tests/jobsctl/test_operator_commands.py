@@ -73,10 +73,11 @@ def test_schedules_list_stop_start_trigger():
     assert {item["name"]: item for item in ok("schedules")}["weekly-reports"]["enabled"] is False
     assert ok("schedules", "start", "weekly-reports")["enabled"] is True
     triggered = ok("schedules", "trigger", "daily-cleanup")
-    assert len(triggered["jobIds"]) == 4
+    assert len(triggered["jobIds"]) == 5
     assert sorted(store.job(job_id)["payload"]["type"] for job_id in triggered["jobIds"]) == [
         "expired_tokens",
         "job_records",
+        "old_events",
         "old_logs",
         "temp_files",
     ]

@@ -113,7 +113,7 @@ def main() -> None:
     rows.append(_rate_limit_row(env))
     rows.extend(_export_rows(env))
     rows.extend(_aggregation_rows(env))
-    rows.append(_ingest_row(env))
+    rows.extend(_ingest_rows(env))
     rows.append(_late_events_row(env))
     rows.extend(_daily_pipeline_rows(env))
     lags = [r.store_lag_s or 0.0 for r in full]
@@ -278,24 +278,33 @@ def _daily_pipeline_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, 
     return rows
 
 
-def _ingest_row(env: dict[str, str]) -> tuple[str, str, str, str, str]:
+def _ingest_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
     making = time.monotonic()
     ingest_bench.make_file(ingest_bench.ROWS)
     _MADE.append(time.monotonic() - making)
-    ours, anchor = ingest_bench.run(ingest_bench.ROWS, RUNS, env)
-    ratios = [o.rows_per_s / a.rows_per_s for o, a in zip(ours, anchor, strict=True)]
+    ours, anchor, plain = ingest_bench.run(ingest_bench.ROWS, RUNS, env)
     print(
         f"ingest {ingest_bench.ROWS:,} rows: ours {[round(o.rows_per_s) for o in ours]} rows/s, "
-        f"psql \\copy {[round(a.rows_per_s) for a in anchor]} rows/s",
+        f"psql \\copy into ad_events {[round(a.rows_per_s) for a in anchor]} rows/s, "
+        f"into a plain table {[round(a.rows_per_s) for a in plain]} rows/s",
         flush=True,
     )
-    return (
-        f"ingest of a {ingest_bench.ROWS:,}-row CSV into the day partitions (jobsctl ingest's load_file), rows/s",
-        _median_range([o.rows_per_s for o in ours]),
-        _median_range([a.rows_per_s for a in anchor]) + " (psql \\copy into a plain table)",
-        f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
-        "≥ 0.7x",
-    )
+    rows = []
+    for what, copies, target in (
+        ("psql \\copy of the file into ad_events", anchor, "≥ 0.7x"),
+        ("psql \\copy into a plain table: no partitions, no trigger", plain, "(for information)"),
+    ):
+        ratios = [o.rows_per_s / a.rows_per_s for o, a in zip(ours, copies, strict=True)]
+        rows.append(
+            (
+                f"ingest of a {ingest_bench.ROWS:,}-row CSV into the day partitions (jobsctl ingest), rows/s",
+                _median_range([o.rows_per_s for o in ours]),
+                _median_range([a.rows_per_s for a in copies]) + f" ({what})",
+                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+                target,
+            )
+        )
+    return rows
 
 
 def _aggregation_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
@@ -518,7 +527,9 @@ def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: 
         "",
         "Ingest: ours is `db.ingest.load_file` (what `jobsctl ingest` runs) in a fresh process, into the",
         "day partitions of `ad_events` (made ahead, as the daily cleanup does, and emptied before each",
-        "run); the anchor is `psql`'s `\\copy` of the same file into a plain table with the key and the",
+        "run); the anchor is `psql`'s `\\copy` of the same file into the same table (`ad_events`, its",
+        "partitions, index and trigger, emptied the same way), so the ratio is what our reading, checking",
+        "and staging cost. A second row compares with `\\copy` into a plain table with the key and the",
         "(ts, publisher) index `ad_events` had before partitioning. Ours also checks every value (Arrow),",
         "writes the rows twice (COPY into a temporary staging table, then one `INSERT ... SELECT`, so a",
         "bad row refuses the file before anything reaches `ad_events`) and runs the trigger that",

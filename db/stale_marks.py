@@ -26,9 +26,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Connection, DateTime, String, bindparam, delete, select, text
+from sqlalchemy.types import TypeEngine
 
 from db import rollups
 from db.models import Publisher, PublisherMetric, StaleHour
@@ -68,7 +70,7 @@ ORDER BY s.publisher_id, s.hour_start
 LIMIT :limit
 """
 
-_MARK_COLUMNS = {
+_MARK_COLUMNS: dict[str, TypeEngine[Any]] = {
     "publisher_id": String(),
     "hour_start": DateTime(timezone=True),
     "revision": BigInteger(),
@@ -241,7 +243,8 @@ def metric_periods(connection: Connection, windows: dict[str, list[tuple[datetim
         )
     )
     zones = dict(
-        connection.execute(select(Publisher.id, Publisher.timezone).where(Publisher.id.in_(sorted(windows)))).tuples()
+        # `.all()`: dict() reads a Result as a mapping (it has keys()) and fails; its rows are pairs.
+        connection.execute(select(Publisher.id, Publisher.timezone).where(Publisher.id.in_(sorted(windows)))).all()
     )
     periods = []
     for metric_type, granularity, period_start, publisher_id in rows:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench chaos lint install browser clean
+.PHONY: demo test test-unit test-fast mypy bench chaos lint install browser clean dramatiq-suite
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +28,32 @@ browser:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: run 'sudo apt-get install -y chromium'"; fi; }
 
+# The unit tier (tests/unit), then the real-server suite (tests/conftest.py leaves tests/unit out), then mypy.
 test: $(STAMP) browser
 	$(BIN)/ruff check .
+	$(MAKE) test-unit
 	$(BIN)/pytest -m "not slow"
+	$(MAKE) mypy
+
+# Pure logic, no Redis, PostgreSQL or network, in seconds. `--confcutdir` keeps pytest from loading
+# tests/conftest.py (the real servers' session set-up); tests/unit/conftest.py refuses every socket.
+test-unit: $(STAMP)
+	$(BIN)/pytest --confcutdir=tests/unit tests/unit
+
+MYPY_PATHS := settings.py schedules.py errors actors api brokers control db jobsctl middleware observability pipelines \
+	reporting scheduling
+
+mypy: $(STAMP)
+	$(BIN)/mypy $(MYPY_PATHS)
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
 	$(BIN)/python -m bench
+
+# Dramatiq's own tests (the installed, pinned version, fetched from PyPI at run time, never kept here) against
+# our Redis broker, in a Redis logical database of their own. Not part of `make test`: docs/dramatiq-suite.md.
+dramatiq-suite: $(STAMP)
+	$(BIN)/python -m tests.dramatiq_suite.run
 
 # The fault suite (RELIABILITY.md): the slow runs, then their rows into RELIABILITY.md's table.
 chaos: $(STAMP)
@@ -44,7 +63,7 @@ chaos: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy settings.py actors middleware db jobsctl
+	$(BIN)/mypy $(MYPY_PATHS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

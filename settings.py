@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from errors import Misconfigured
+
 #: The queue names of CONTRACT.md, in the order operators see them.
 QUEUE_NAMES = (
     "analytics-aggregation",
@@ -25,7 +27,7 @@ QUEUE_NAMES = (
 )
 
 
-class SettingsError(RuntimeError):
+class SettingsError(Misconfigured, RuntimeError):
     """Raised when a setting is missing or malformed; the message names the variable."""
 
 

@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 from actors import _send_limits
 from actors._outages import hold_if_unreachable
 from brokers.priority_redis import MessageTooLarge
+from errors import InvalidInput, JobsError
 from settings import get_settings
 
 P = TypeVar("P", bound="JobPayload")
@@ -61,15 +62,15 @@ class JobPayload(BaseModel):
         return result
 
 
-class JobError(Exception):
+class JobError(JobsError):
     """Raised by a job for a failure worth retrying (the database away, a timeout)."""
 
 
-class PermanentJobError(Exception):
+class PermanentJobError(JobsError):
     """Raised when a job cannot succeed however often it runs; it goes to `dead` at once."""
 
 
-class InvalidPayload(PermanentJobError, ValueError):
+class InvalidPayload(PermanentJobError, InvalidInput):
     """Raised when a payload fails validation; the message names the job and the field."""
 
     def __init__(self, actor_name: str, error: ValidationError | str) -> None:
@@ -162,7 +163,7 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
         *,
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
-        delay: int | None = None,
+        delay: timedelta | int | None = None,
         **options: Any,
     ) -> dramatiq.Message:  # type: ignore[type-arg]
         if isinstance(delay, timedelta):
@@ -262,7 +263,8 @@ def job_actor(
             "time_limit": figures.time_limit,
             **options,
         }
-        actor = dramatiq.actor(
+        # Dramatiq's overloads type the bare decorator and the decorator factory, not `fn` with options.
+        actor = dramatiq.actor(  # type: ignore[call-overload]
             run,
             actor_class=JobActor,
             actor_name=name,

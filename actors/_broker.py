@@ -1,6 +1,6 @@
 """The one place that builds the broker and declares the middleware stack.
 
-Redis by default, RabbitMQ when BROKER_URL is amqp://, Dramatiq's in-process StubBroker only
+Redis by default, RabbitMQ when BROKER_URL is amqp://, the in-process `MemoryBroker` (a StubBroker) only
 for the embedded default (`jobsctl demo` without servers) and tests that ask for it. Every
 broker gets the same middleware list, so tests of the wiring test the real order.
 """
@@ -11,7 +11,6 @@ import os
 import sys
 
 import dramatiq
-from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -19,7 +18,6 @@ from dramatiq.middleware import (
     GroupCallbacks,
     Middleware,
     Pipelines,
-    Retries,
     ShutdownNotifications,
     TimeLimit,
 )
@@ -31,6 +29,11 @@ from dramatiq.results.backends import RedisBackend, StubBackend
 from periodiq import PeriodiqMiddleware
 
 from brokers.encoding import FastJSONEncoder
+from brokers.memory import MemoryBroker
+from brokers.priority_redis import PriorityRedisBroker
+from brokers.rabbitmq import RabbitmqOperationsBroker
+from errors import ServiceUnavailable
+from middleware.bounded_retries import BoundedRetries
 from middleware.final_failure import FinalFailureReports
 from middleware.graceful_shutdown import GracefulShutdown
 from middleware.heartbeat import WorkerHeartbeat
@@ -46,7 +49,7 @@ from observability.scrub import redact_url, scrub_text
 from settings import Settings
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(ServiceUnavailable, RuntimeError):
     """Raised when a worker or beat cannot reach its broker at start-up."""
 
 
@@ -88,8 +91,8 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         # Job store: before Retries, so its after-hooks see what Retries decided.
         JobStore(),
         JobMetrics(),
-        # Retries and composition.
-        Retries(max_retries=settings.queue_max_attempts - 1, min_backoff=max(settings.queue_backoff_delay, 1)),
+        # Retries and composition (a retry too large to send is dead-lettered with its reason, never lost).
+        BoundedRetries(max_retries=settings.queue_max_attempts - 1, min_backoff=max(settings.queue_backoff_delay, 1)),
         # After Retries: records each failed attempt on the message it retries; one Sentry event per dead job.
         FinalFailureReports(),
         Callbacks(),
@@ -106,14 +109,10 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     dramatiq.set_encoder(FastJSONEncoder())
     middleware = build_middleware(settings)
     if settings.embedded:
-        return StubBroker(middleware=middleware)
+        return MemoryBroker(middleware=middleware)
     url = settings.effective_broker_url
     if url.startswith(("amqp://", "amqps://")):
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
-        return RabbitmqBroker(url=url, middleware=middleware)
-    from brokers.priority_redis import PriorityRedisBroker
-
+        return RabbitmqOperationsBroker(url=url, middleware=middleware)
     return PriorityRedisBroker(
         url=url,
         middleware=middleware,

@@ -17,11 +17,13 @@ import logging
 import random
 import threading
 import time
+from typing import cast
 
 import dramatiq
 import psycopg
 import redis
 import sqlalchemy.exc
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import CurrentMessage
 
 from middleware.holds import hold
@@ -97,7 +99,8 @@ def hold_if_unreachable(error: BaseException) -> None:
     dependency = dependency_of(error)
     if dependency is None:
         return
-    message = CurrentMessage.get_current_message()
+    # The worker's current message is its MessageProxy (typed as the Message it wraps).
+    message = cast(MessageProxy | None, CurrentMessage.get_current_message())
     if message is None or reachable(dependency):
         return
     now_ms = int(time.time() * 1000)

@@ -30,10 +30,11 @@ def checked_delay(delay: Any, field: str = "options.delay") -> int:
 def delay_until(run_at: datetime | str, field: str = "options.runAt") -> int:
     """Milliseconds from now until `run_at` (UTC when it has no offset); negative when it is past."""
     if isinstance(run_at, str):
+        given = run_at
         try:
-            run_at = datetime.fromisoformat(run_at.replace("Z", "+00:00"))
+            run_at = datetime.fromisoformat(given.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"{field}: {run_at[:64]!r} is not an ISO time") from None
+            raise ValueError(f"{field}: {given[:64]!r} is not an ISO time") from None
     if not isinstance(run_at, datetime):
         raise ValueError(f"{field}: expected an ISO time, got {type(run_at).__name__}")
     if run_at.tzinfo is None:

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import field_validator
 
 from actors._base import JobPayload, job_actor
-from actors._progress import report_progress
+from actors.progress import report_progress
 from db import cache
 
 

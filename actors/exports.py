@@ -22,7 +22,7 @@ from dramatiq.middleware import CurrentMessage
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from actors._base import InvalidPayload, JobPayload, PermanentJobError, job_actor
-from actors._progress import report_progress
+from actors.progress import report_progress
 from db import exports
 from db.engine import get_engine
 from db.exports import ExportFormat, ExportGranularity, ExportSpec

@@ -24,10 +24,11 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from actors._base import JobPayload, PermanentJobError, job_actor
-from actors._progress import report_progress
 from actors.late_events import request_reaggregation
+from actors.progress import report_progress
 from db.event_files import FORMATS, RefusedFile
 from db.ingest import REJECTS_SUFFIX, load_file
+from errors import InvalidInput
 from settings import get_settings
 
 #: Subfolders of INGEST_DIR that files move to after their job.
@@ -37,7 +38,7 @@ REFUSED_DIR = "refused"
 SCAN_LIMIT = 1000
 
 
-class OutsideIngestDir(ValueError):
+class OutsideIngestDir(InvalidInput):
     """Raised when a path to ingest is not inside INGEST_DIR."""
 
 

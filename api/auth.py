@@ -21,6 +21,7 @@ from sqlalchemy import func, or_, select, update
 
 from db.engine import get_engine
 from db.models import ApiToken
+from errors import Forbidden, Unauthorized
 from settings import get_settings
 
 Role = Literal["read", "admin"]
@@ -29,14 +30,6 @@ logger = logging.getLogger(__name__)
 
 #: `api_tokens.last_used_at` is written when it is older than this (or never set).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-class AuthError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def _matches(candidate: str, tokens: list[str]) -> bool:
@@ -96,15 +89,15 @@ bearer_scheme = HTTPBearer(auto_error=False, description="a read or admin token"
 
 def require_read(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Role:
     if credentials is None or not credentials.credentials.strip():
-        raise AuthError(401, "unauthorized", "a bearer token is required (Authorization: Bearer <token>)")
+        raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
     role = role_of(credentials.credentials.strip())
     if role is None:
-        raise AuthError(401, "unauthorized", "the bearer token is not valid")
+        raise Unauthorized("the bearer token is not valid")
     request.state.role = role
     return role
 
 
 def require_admin(role: Role = Depends(require_read)) -> Role:
     if role != "admin":
-        raise AuthError(403, "forbidden", "this call changes something: it needs an admin token")
+        raise Forbidden("this call changes something: it needs an admin token")
     return role

@@ -13,8 +13,12 @@ had fetched but not handed out, and the worker's in-memory delay queue. They sta
 process's ack set, and since the process lives on and keeps its heartbeat fresh, nobody ever
 gives them back. Here the first connection error makes the process take a new connection id
 (`broker_id`); messages are acknowledged under the id they were fetched with, so the jobs in
-hand finish normally, and the old id's heartbeat goes stale: `heartbeat_timeout` after Redis
-returns, maintenance gives back what the old id still holds, the dropped messages.
+hand finish normally. A job in hand (running, or waiting in the worker's work queue) is never
+given back while its worker lives: the process keeps heartbeating a retired id as long as it
+holds such a job (`AckBatcher`'s keep-alive), and only then lets that id's heartbeat go stale,
+so `heartbeat_timeout` later maintenance gives back what the old id still holds: the dropped
+messages. (A worker cut off from Redis for longer than `heartbeat_timeout` is dead to the
+others, as with Dramatiq: its jobs run again elsewhere.)
 
 Two guards Dramatiq's broker lacks: `send()` refuses a message larger than
 `max_message_bytes` (MAX_PAYLOAD_BYTES) with `MessageTooLarge`, before anything reaches Redis;
@@ -32,9 +36,16 @@ cluster can leave them stranded for many minutes. Here every process also runs m
 for each queue it touches at least every `maintenance_interval` seconds, so a killed worker's
 messages return to their queue about `heartbeat_timeout` after it died.
 
-The script is Dramatiq's own `dispatch.lua`, changed at load time in four places (enqueue,
-fetch, which also returns the Redis ids, requeue, purge); a Dramatiq version whose script
-does not match fails loudly here rather than losing priorities quietly.
+The script is our own `brokers/dispatch.lua`, forked from Dramatiq 2.2.1's (enqueue, fetch,
+which also returns the Redis ids, requeue, maintenance and purge know the lanes; each change
+is marked in the file), read when a broker is made. `brokers/dramatiq_fork.py` records the
+upstream script's sha256 and the private Dramatiq internals used here, and a test fails when
+the installed Dramatiq differs, so `dramatiq` is pinned to 2.2.x. Per-message priority on
+Redis is an open request upstream: dramatiq#412, #424, #508 and #553.
+
+Rolling upgrades: NORMAL keeps Dramatiq's own list, so a stock Dramatiq worker (or one of an
+older release of ours, with the text-patched script) reads NORMAL messages; messages of other
+priorities sit in lanes only our workers read until one runs (README, "Rolling upgrades").
 """
 
 from __future__ import annotations
@@ -47,7 +58,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dramatiq.brokers.redis as dramatiq_redis
@@ -59,21 +69,26 @@ from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed, DecodeError
 
 from brokers.acks import AckBatcher
+from brokers.dramatiq_fork import load_dispatch_script
+from brokers.lanes import LANES, NORMAL, lane_key, lane_of
 from brokers.message_checks import delivery_problem, shape_problem
+from brokers.redis_operations import RedisOperations
+from brokers.retry_fit import fit_retry
 from brokers.signals import QuickSignals
-from brokers.wakeups import Wakeups
+from brokers.wakeups import Wakeups, wake_channel
+from errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
-LANES = 10
-NORMAL = 5
 #: Default for `max_message_bytes`: 1 MiB.
 MAX_MESSAGE_BYTES = 1_048_576
 #: Seconds a closing consumer waits for the process's queued acknowledgements.
 ACK_FLUSH_TIMEOUT = 10.0
+#: Most seconds between heartbeats of a retired connection id whose jobs are still in hand.
+KEEPALIVE_INTERVAL = 1.0
 
 
-class MessageTooLarge(ValueError):
+class MessageTooLarge(InvalidInput):
     """Raised by `send()` when a message's encoded size is over the broker's limit."""
 
     def __init__(self, actor_name: str, size: int, limit: int) -> None:
@@ -85,119 +100,13 @@ class MessageTooLarge(ValueError):
         self.limit = limit
 
 
-class IncompatibleDramatiq(RuntimeError):
-    """Raised when Dramatiq's Redis script no longer has the shape this broker changes."""
-
-
-def lane_of(priority: Any) -> int:
-    try:
-        lane = int(priority)
-    except (TypeError, ValueError):
-        return NORMAL
-    return min(max(lane, 1), LANES)
-
-
-def lane_key(namespace: str, queue_name: str, lane: int) -> str:
-    """The Redis list of a queue's lane (Dramatiq's own list for NORMAL)."""
-    base = f"{namespace}:{queue_name}"
-    return base if lane == NORMAL else f"{base}|{lane}"
-
-
-_LANE_HELPERS = """
-local function lane_list(lane)
-    lane = tonumber(lane) or 5
-    if lane < 1 then lane = 1 end
-    if lane > 10 then lane = 10 end
-    if lane == 5 then return queue_full_name end
-    return queue_full_name .. "|" .. lane
-end
-
-local function lane_of_message(data)
-    if not data then return 5 end
-    local ok, decoded = pcall(cjson.decode, data)
-    if ok and type(decoded) == "table" and type(decoded["options"]) == "table" then
-        return tonumber(decoded["options"]["priority"]) or 5
-    end
-    return 5
-end
-
-"""
-
-_PATCHES = (
-    # Helpers, before the maintenance section that uses them.
-    (
-        "-- Every call to dispatch has some % chance to trigger maintenance on",
-        _LANE_HELPERS + "-- Every call to dispatch has some % chance to trigger maintenance on",
-    ),
-    # Maintenance: a dead worker's unacknowledged messages go back to their lane.
-    (
-        """                if redis.call("hexists", queue_messages, message_id) > 0 then
-                    redis.call("rpush", queue_full_name, message_id)
-                end""",
-        """                local data = redis.call("hget", queue_messages, message_id)
-                if data then
-                    redis.call("rpush", lane_list(lane_of_message(data)), message_id)
-                end""",
-    ),
-    # Enqueue: the lane is the third argument; a push onto an empty list wakes idle consumers.
-    (
-        """    redis.call("hset", queue_messages, message_id, message_data)
-    redis.call("rpush", queue_full_name, message_id)""",
-        """    redis.call("hset", queue_messages, message_id, message_data)
-    if redis.call("rpush", lane_list(ARGS[3]), message_id) == 1 then
-        redis.call("publish", namespace .. ":__wake__", queue_name)
-    end""",
-    ),
-    # Fetch: the most urgent non-empty lane first.
-    (
-        """    local message_ids = {}
-    for i=1,prefetch do
-        local message_id = redis.call("lpop", queue_full_name)
-        if not message_id then
-            break
-        end""",
-        """    local message_ids = {}
-    local lane = 1
-    for i=1,prefetch do
-        local message_id = false
-        while lane <= 10 do
-            message_id = redis.call("lpop", lane_list(lane))
-            if message_id then break end
-            lane = lane + 1
-        end
-        if not message_id then
-            break
-        end""",
-    ),
-    # Fetch: the Redis ids beside the bodies, so a message is known by the id it really has.
-    (
-        """        return redis.call("hmget", queue_messages, unpack(message_ids))""",
-        """        return {message_ids, redis.call("hmget", queue_messages, unpack(message_ids))}""",
-    ),
-    # Requeue on shutdown: back to the message's lane.
-    (
-        """            if redis.call("hexists", queue_messages, message_id) > 0 then
-                redis.call("rpush", queue_full_name, message_id)
-            end""",
-        """            local data = redis.call("hget", queue_messages, message_id)
-            if data then
-                redis.call("rpush", lane_list(lane_of_message(data)), message_id)
-            end""",
-    ),
-    # Purge: every lane.
-    (
-        """    redis.call("del", queue_full_name, queue_acks, queue_messages, xqueue_full_name, xqueue_messages)""",
-        """    redis.call("del", queue_full_name, queue_acks, queue_messages, xqueue_full_name, xqueue_messages)
-    for lane=1,10 do redis.call("del", lane_list(lane)) end""",
-    ),
-)
-
-
-# Many messages in one call, each as the patched "enqueue" command stores it: the body in
+# Many messages in one call, each as dispatch.lua's "enqueue" command stores it: the body in
 # the queue's hash, the id on its lane's list, a wake-up when that list was empty.
-# KEYS: the namespace; ARGV: (queue name, message id, body, lane) for each message.
+# KEYS: the namespace, the wake-up channel; ARGV: (queue name, message id, body, lane) for each
+# message, the lane already a whole number 1..10 (`lane_of`).
 ENQUEUE_MANY = """
 local namespace = KEYS[1]
+local wake_channel = KEYS[2]
 for i = 1, #ARGV, 4 do
     local queue_full_name = namespace .. ":" .. ARGV[i]
     redis.call("hset", queue_full_name .. ".msgs", ARGV[i + 1], ARGV[i + 2])
@@ -205,25 +114,11 @@ for i = 1, #ARGV, 4 do
     local list = queue_full_name
     if lane ~= 5 then list = queue_full_name .. "|" .. lane end
     if redis.call("rpush", list, ARGV[i + 1]) == 1 then
-        redis.call("publish", namespace .. ":__wake__", ARGV[i])
+        redis.call("publish", wake_channel, ARGV[i])
     end
 end
 return #ARGV / 4
 """
-
-
-def patched_dispatch_script() -> str:
-    script = (Path(dramatiq_redis.__file__).parent / "redis" / "dispatch.lua").read_text()
-    for old, new in _PATCHES:
-        if script.count(old) != 1:
-            raise IncompatibleDramatiq(
-                f"dramatiq's redis dispatch.lua no longer contains the part priority lanes change: {old.strip()[:60]!r}"
-            )
-        script = script.replace(old, new)
-    return script
-
-
-_SCRIPT = patched_dispatch_script()
 
 
 class _PriorityConsumer(dramatiq_redis._RedisConsumer):
@@ -279,7 +174,10 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
                         continue
                     self.queued_message_ids.add(message.message_id)
                     proxy = MessageProxy(message)
-                    proxy._fetched_by = broker.fetched_by()  # the id this thread's last fetch ran under
+                    fetched_by = broker.fetched_by()  # the id this thread's last fetch ran under
+                    proxy._fetched_by = fetched_by  # type: ignore[attr-defined]
+                    if message.options.get("eta") is None:  # for the work queue (not the delay queue): in hand
+                        broker.hold(fetched_by, redis_id)
                     return proxy
                 if room <= 0:
                     return None
@@ -303,11 +201,10 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
         connection id the message was fetched with (the current one, unless Redis went away)."""
         broker = self.broker
         self.queued_message_ids.discard(message.message_id)
-        broker.acks.ack(
-            self.queue_name,
-            getattr(message, "_fetched_by", None) or broker._current_id,
-            message.options["redis_message_id"],
-        )
+        fetched_by = getattr(message, "_fetched_by", None) or broker._current_id
+        redis_id = message.options["redis_message_id"]
+        broker.acks.ack(self.queue_name, fetched_by, redis_id)
+        broker.release(fetched_by, redis_id)
 
     def close(self) -> None:
         """Wait for the acknowledgements queued so far (a worker stopping leaves none unwritten)."""
@@ -321,8 +218,10 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
         super().close()
 
     def nack(self, message: Any) -> None:
-        with self.broker.acting_as(getattr(message, "_fetched_by", None)):
+        fetched_by = getattr(message, "_fetched_by", None)
+        with self.broker.acting_as(fetched_by):
             super().nack(message)
+        self.broker.release(fetched_by, message.options["redis_message_id"])
 
     def requeue(self, messages: Any) -> None:
         by_id: dict[str | None, list[Any]] = defaultdict(list)
@@ -331,6 +230,8 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
         for fetched_by, group in by_id.items():
             with self.broker.acting_as(fetched_by):
                 super().requeue(group)
+            for message in group:
+                self.broker.release(fetched_by, message.options["redis_message_id"])
 
     def _dead_letter(
         self, redis_id: str, data: bytes, message: Message[Any] | None, problem: str, label: str = "(unreadable)"
@@ -348,7 +249,7 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
         _record_dead_letter(self.queue_name, redis_id, reason, data, message, label)
 
 
-class PriorityRedisBroker(QuickSignals, RedisBroker):
+class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
     """`RedisBroker` whose queues hand out the most urgent message first."""
 
     def __init__(
@@ -364,14 +265,23 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         self._connected = True
         super().__init__(*args, **kwargs)
         self.max_message_bytes = max_message_bytes
-        self.scripts["dispatch"] = self.client.register_script(_SCRIPT)
+        self.scripts["dispatch"] = self.client.register_script(load_dispatch_script())
         self.scripts["enqueue_many"] = self.client.register_script(ENQUEUE_MANY)
         self._lane = threading.local()
         self.maintenance_interval = maintenance_interval
         self._queue = threading.local()
         self._maintained: dict[str, float] = {}
-        self.wakeups = Wakeups(self.client, self.namespace)
-        self.acks = AckBatcher(self.client, self.namespace, lambda: self._current_id)
+        #: Redis ids of the messages in hand (handed to the worker, not yet acked), by fetching id.
+        self._in_hand: defaultdict[str, set[str]] = defaultdict(set)
+        self._in_hand_lock = threading.Lock()
+        self.wakeups = Wakeups(self.client, wake_channel(self.namespace, self.client))
+        self.acks = AckBatcher(
+            self.client,
+            self.namespace,
+            lambda: self._current_id,
+            held_ids=self.retired_ids_in_hand,
+            keepalive_interval=min(KEEPALIVE_INTERVAL, self.heartbeat_timeout / 4000),
+        )
 
     @property
     def consumer_class(self) -> type[dramatiq_redis._RedisConsumer]:
@@ -403,6 +313,32 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
     def fetched_by(self) -> str:
         return getattr(self._fetching, "value", None) or self._current_id
 
+    def hold(self, broker_id: str, redis_id: str) -> None:
+        """Note a message handed to the worker under `broker_id`, in hand until acked, nacked or requeued."""
+        with self._in_hand_lock:
+            self._in_hand[broker_id].add(redis_id)
+
+    def release(self, broker_id: str | None, redis_id: str) -> None:
+        with self._in_hand_lock:
+            held = self._in_hand.get(broker_id or self._current_id)
+            if held is not None:
+                held.discard(redis_id)
+                if not held:
+                    del self._in_hand[broker_id or self._current_id]
+
+    def retired_ids_in_hand(self) -> list[str]:
+        """Connection ids retired by an outage that still hold jobs in hand: their heartbeat is kept."""
+        with self._in_hand_lock:
+            return [broker_id for broker_id, held in self._in_hand.items() if held and broker_id != self._current_id]
+
+    def close(self) -> None:
+        """Stop this broker's threads: acknowledgements written (or given up after a while), the
+        acknowledging thread joined, the wake-up subscription closed and its thread joined.
+        Using the broker again starts them again."""
+        self.acks.close(timeout=ACK_FLUSH_TIMEOUT)
+        self.wakeups.close()
+        super().close()
+
     def do_fetch(self, queue_name: str, prefetch: int) -> Any:
         self._fetching.value = self._current_id
         messages = self._dispatch("fetch")(queue_name, prefetch)
@@ -416,6 +352,7 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
                 return
             self._connected = False
             old, self._current_id = self._current_id, str(uuid.uuid4())
+        self.acks.start()  # its keep-alive heartbeats `old` while jobs fetched under it are in hand
         logger.warning(
             "Redis connection lost: new connection id %s; messages fetched as %s that no job holds "
             "go back to their queues once its heartbeat is %d s old.",
@@ -444,6 +381,7 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         return int(super()._should_do_maintenance(command))
 
     def enqueue(self, message: Message, *, delay: int | None = None) -> Message:  # type: ignore[type-arg]
+        message = with_lane_priority(message)
         self._lane.value = lane_of(message.options.get("priority"))
         self._lane.actor = message.actor_name
         try:
@@ -461,9 +399,10 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
             raise MessageTooLarge(actor_name, len(data), self.max_message_bytes)
 
     def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> Any:
+        data = fit_retry(data, self.max_message_bytes)  # a retry's traceback trimmed to fit (brokers/retry_fit.py)
         self._check_size(getattr(self._lane, "actor", "?"), data)
         lane = getattr(self._lane, "value", NORMAL)
-        return self._dispatch("enqueue")(queue_name, message_id, data, lane)
+        return self._dispatch("enqueue")(queue_name, message_id, data, lane, self.wakeups.channel)
 
     def enqueue_many(self, messages: list[Message], batch: int = 1000) -> list[Message]:  # type: ignore[type-arg]
         """Enqueue `messages` (not delayed) with one script call per `batch`.
@@ -476,7 +415,7 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         for original in messages:
             # A new message's id is already a fresh UUID: it serves as its Redis id too
             # (Dramatiq makes a new one for every later enqueue: retries, holds, requeues).
-            message = original.copy(options={"redis_message_id": original.message_id})
+            message = with_lane_priority(original).copy(options={"redis_message_id": original.message_id})
             self.emit_before("enqueue", message, None)
             data = message.encode()
             self._check_size(message.actor_name, data)  # all or nothing: refused before any is sent
@@ -487,7 +426,7 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
             args: list[Any] = []
             for message, data in chunk:
                 args += (message.queue_name, message.message_id, data, lane_of(message.options.get("priority")))
-            script(keys=[self.namespace], args=args)
+            script(keys=[self.namespace, self.wakeups.channel], args=args)
             for message, _ in chunk:
                 self.emit_after("enqueue", message, None)
                 sent.append(message)
@@ -499,6 +438,18 @@ class PriorityRedisBroker(QuickSignals, RedisBroker):
         for lane in range(1, LANES + 1):
             pipe.llen(lane_key(self.namespace, queue_name, lane))
         return dict(zip(range(1, LANES + 1), pipe.execute(), strict=True))
+
+
+def with_lane_priority(message: Message[Any]) -> Message[Any]:
+    """`message` with a `priority` that is not a whole number (2.5, "2.5") made its lane's number (3).
+
+    A plain `dramatiq.actor` sends whatever it is given; such a message would be refused by the
+    worker's checks (`message_checks`), and its Lua-side lane could differ from ours. Whole numbers,
+    even out of 1..10, are kept (their lane is clamped when read)."""
+    priority = message.options.get("priority")
+    if priority is None or type(priority) is int:
+        return message
+    return message.copy(options={"priority": lane_of(priority)})
 
 
 def _text(value: bytes | str) -> str:

@@ -1,21 +1,20 @@
-"""Dead letters: jobs out of retries, as Dramatiq's dead-letter queue holds them. List, inspect, requeue, purge.
+"""Dead letters: jobs out of retries, as the broker's dead-letter queue holds them. List, inspect, requeue, purge.
 
-On Redis a queue's dead letters are the sorted set `dramatiq:<queue>.XQ` (broker message ids
-scored by the time they died) and the hash `<queue>.XQ.msgs` (the messages). Each entry is
-joined with its job-store row for the reason, the traceback and the attempts. Requeueing
-sends a new job with the same actor, payload and priority, linked by `retry_of`, and takes
-the letter out of the dead-letter queue; two operators requeueing the same letter at once
-send it once (the ZREM decides). Letters older than DEAD_LETTER_TTL (7 days) go with
-`prune()`, which the monitor runs, besides Dramatiq's own occasional maintenance.
-
-On RabbitMQ the dead-letter queue cannot be read without consuming it, so the store's
-`dead` rows stand in for the listing and requeueing; purging empties `<queue>.XQ`.
+The broker holds the letters (`brokers.operations`: `list_dead_letters`, `find_dead_letter`,
+`requeue_dead_letter`, `discard_dead_letter`, `purge_dead_letters`, `prune_dead_letters`);
+each is joined here with its job-store row for the reason, the traceback and the attempts.
+Requeueing sends a new job with the same actor, payload and priority, linked by `retry_of`,
+and takes the letter out of the dead-letter queue; two operators requeueing the same letter
+at once send it once (the broker decides who took it). Purging empties a queue's dead
+letters in one broker call. Letters older than DEAD_LETTER_TTL (7 days) go with `prune()`,
+which the monitor runs (RabbitMQ expires them itself).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,9 +23,11 @@ from dramatiq.errors import DecodeError
 from sqlalchemy import delete, select
 
 from brokers.message_checks import shape_problem
+from brokers.operations import DeadLetter, DeadLetterGone
 from db.engine import get_engine
 from db.models import JobRecord
 from db.store_buffer import get_buffer
+from errors import NotFound
 from settings import get_settings
 
 #: Message options a requeued job does not inherit: they describe the dead attempt or its broker copy.
@@ -51,7 +52,7 @@ TRANSIENT_OPTIONS = frozenset(
 BATCH = 200
 
 
-class DeadLetterNotFound(LookupError):
+class DeadLetterNotFound(NotFound):
     """Raised when a queue's dead-letter queue holds no job with that id (never there, requeued or purged)."""
 
     def __init__(self, queue: str, job_id: str) -> None:
@@ -64,15 +65,6 @@ def _broker() -> Any:
     import actors
 
     return actors.broker
-
-
-def _is_redis(broker: Any) -> bool:
-    return hasattr(broker, "client") and hasattr(broker, "namespace")
-
-
-def _keys(broker: Any, queue: str) -> tuple[str, str]:
-    xq = f"{broker.namespace}:{queue}.XQ"
-    return xq, f"{xq}.msgs"
 
 
 def _queues(queue: str | None) -> list[str]:
@@ -131,11 +123,11 @@ def _letter(
     return letter
 
 
-# Redis ---------------------------------------------------------------------------------
+# Reading the broker's letters ------------------------------------------------------------
 
 
 #: Stands for a letter whose bytes are not a Dramatiq message, or one whose fields cannot be
-#: trusted (`message_checks.shape_problem`): its store row, under its Redis id, tells the reason.
+#: trusted (`message_checks.shape_problem`): its store row, under its broker id, tells the reason.
 UNREADABLE: Any = object()
 
 
@@ -150,43 +142,29 @@ def _decode(body: bytes | None) -> Message | None:
     return UNREADABLE if shape_problem(message) is not None else message
 
 
-def _read(broker: Any, queue: str, members: list[tuple[bytes, float]]) -> list[tuple[bytes, float, Message | None]]:
-    if not members:
-        return []
-    _, messages_key = _keys(broker, queue)
-    bodies = broker.client.hmget(messages_key, [member for member, _ in members])
-    return [(member, score, _decode(body)) for (member, score), body in zip(members, bodies, strict=True)]
+def _member_id(ref: str) -> str:
+    """The store id of a letter known only by its broker id (an unreadable message)."""
+    return ref[:36]
 
 
-def _member_id(member: bytes) -> str:
-    """The store id of a letter known only by its Redis id (an unreadable message)."""
-    return member.decode(errors="replace")[:36]
+def _letter_id(letter: DeadLetter) -> str:
+    message = _decode(letter.body)
+    return message.message_id if message is not None and message is not UNREADABLE else _member_id(letter.ref)
 
 
-def _find(broker: Any, queue: str, job_id: str) -> tuple[bytes, float, Message] | None:
-    """The letter of job `job_id`: through the store's broker reference, else by scanning the hash."""
-    xq, messages_key = _keys(broker, queue)
+def _find(broker: Any, queue: str, job_id: str) -> tuple[DeadLetter, Message] | None:
+    """The letter of job `job_id` (looked up under the store's broker reference first)."""
     row = _store_rows([job_id]).get(job_id)
-    if row and row.get("broker_ref"):
-        member = row["broker_ref"].encode()
-        score = broker.client.zscore(xq, member)
-        body = broker.client.hget(messages_key, member) if score is not None else None
-        message = _decode(body)
-        if message is not None and message is not UNREADABLE and message.message_id == job_id:
-            return member, score, message
-    for member, body in broker.client.hscan_iter(messages_key, count=BATCH):
-        message = _decode(body)
-        if message is not UNREADABLE and message is not None and message.message_id == job_id:
-            score = broker.client.zscore(xq, member)
-            if score is not None:
-                return member, score, message
-    return None
+    letter = broker.find_dead_letter(queue, job_id, (row or {}).get("broker_ref"))
+    if letter is None:
+        return None
+    message = _decode(letter.body)
+    if message is None or message is UNREADABLE or message.message_id != job_id:
+        return None
+    return letter, message
 
 
-def _requeue_letter(broker: Any, queue: str, member: bytes, score: float, message: Message) -> str:
-    xq, messages_key = _keys(broker, queue)
-    if not broker.client.zrem(xq, member):
-        raise DeadLetterNotFound(queue, message.message_id)
+def _requeue_letter(broker: Any, queue: str, letter: DeadLetter, message: Message) -> str:
     options = {key: value for key, value in message.options.items() if key not in TRANSIENT_OPTIONS}
     options["retry_of"] = message.message_id
     fresh: Message[Any] = Message(
@@ -197,12 +175,10 @@ def _requeue_letter(broker: Any, queue: str, member: bytes, score: float, messag
         options=options,
     )
     try:
-        sent = broker.enqueue(fresh)
-    except Exception:
-        broker.client.zadd(xq, {member: score})  # put the letter back: nothing is lost
-        raise
-    broker.client.hdel(messages_key, member)
-    return sent.message_id
+        sent = broker.requeue_dead_letter(queue, letter, fresh)
+    except DeadLetterGone:
+        raise DeadLetterNotFound(queue, message.message_id) from None
+    return str(sent.message_id)
 
 
 # Public --------------------------------------------------------------------------------
@@ -213,72 +189,50 @@ def list_dead(queue: str | None = None, limit: int = 50, offset: int = 0) -> lis
     if limit <= 0:
         return []
     broker = _broker()
-    if not _is_redis(broker):
-        return _list_from_store(queue, limit, offset)
-    candidates: list[tuple[float, str, bytes]] = []
+    candidates: list[tuple[str, DeadLetter]] = []
     for name in _queues(queue):
-        xq, _ = _keys(broker, name)
-        for member, score in broker.client.zrevrange(xq, 0, offset + limit - 1, withscores=True):
-            candidates.append((score, name, member))
-    candidates.sort(key=lambda item: item[0], reverse=True)
+        candidates += [(name, letter) for letter in broker.list_dead_letters(name, 0, offset + limit)]
+    candidates.sort(key=lambda item: item[1].dead_at or 0.0, reverse=True)
     page = candidates[offset : offset + limit]
-    read: list[tuple[str, float, bytes, Message | None]] = []
-    for name in dict.fromkeys(name for _, name, _ in page):
-        members = [(member, score) for score, q, member in page if q == name]
-        read.extend((name, score, member, message) for member, score, message in _read(broker, name, members))
-    ids = [
-        _member_id(member) if message is UNREADABLE else message.message_id
-        for _, _, member, message in read
-        if message is not None
-    ]
-    rows = _store_rows(ids)
+    read = [(name, letter, _decode(letter.body)) for name, letter in page]
+    rows = _store_rows(_letter_id(letter) for _, letter, message in read if message is not None)
     letters = []
-    for name, score, member, message in read:
+    for name, letter, message in read:
         if message is UNREADABLE:  # described by its store row, when the worker could write one
-            row = rows.get(_member_id(member))
+            row = rows.get(_member_id(letter.ref))
             if row is not None:
-                letters.append(_letter(name, None, row, score / 1000, detail=False))
+                letters.append(_letter(name, None, row, letter.dead_at, detail=False))
         elif message is not None:
-            letters.append(_letter(name, message, rows.get(message.message_id), score / 1000, detail=False))
-    letters.sort(key=lambda letter: letter["deadAt"] or "", reverse=True)
+            letters.append(_letter(name, message, rows.get(message.message_id), letter.dead_at, detail=False))
+    letters.sort(key=lambda entry: entry["deadAt"] or "", reverse=True)
     return letters
 
 
 def count_dead(queue: str | None = None) -> dict[str, int]:
     """{queue: dead letters}."""
-    broker = _broker()
     names = _queues(queue)
-    if not _is_redis(broker):
-        return {name: len(_list_from_store(name, 10**9, 0)) for name in names}
-    pipe = broker.client.pipeline(transaction=False)
-    for name in names:
-        pipe.zcard(_keys(broker, name)[0])
-    return dict(zip(names, (int(count) for count in pipe.execute()), strict=True))
+    depths = _broker().queue_depths(names)
+    return {name: depths[name].dead for name in names}
 
 
 def get_dead(queue: str, job_id: str) -> dict[str, Any] | None:
     """One dead letter with its traceback, earlier attempts and options; None when it is not one."""
     broker = _broker()
-    if not _is_redis(broker):
-        row = _store_rows([job_id]).get(job_id)
-        if row is None or row["queue"] != queue or row["state"] != "dead":
-            return None
-        return _letter(queue, None, row, None, detail=True)
     found = _find(broker, queue, job_id)
     if found is None:
-        # An unreadable message's letter: known by its Redis id, described by its store row.
-        score = broker.client.zscore(_keys(broker, queue)[0], job_id)
-        row = _store_rows([job_id]).get(job_id) if score is not None else None
-        return None if row is None else _letter(queue, None, row, score / 1000, detail=True)
-    _, score, message = found
-    return _letter(queue, message, _store_rows([job_id]).get(job_id), score / 1000, detail=True)
+        # An unreadable message's letter: known by its broker id, described by its store row.
+        letter = broker.find_dead_letter(queue, job_id, job_id)
+        if letter is None or _decode(letter.body) is not UNREADABLE:
+            return None
+        row = _store_rows([job_id]).get(job_id)
+        return None if row is None else _letter(queue, None, row, letter.dead_at, detail=True)
+    letter, message = found
+    return _letter(queue, message, _store_rows([job_id]).get(job_id), letter.dead_at, detail=True)
 
 
 def requeue(queue: str, job_id: str) -> str:
     """Send the dead job again as a new job linked to it; returns the new job id."""
     broker = _broker()
-    if not _is_redis(broker):
-        return _requeue_from_store(broker, queue, job_id)
     found = _find(broker, queue, job_id)
     if found is None:
         raise DeadLetterNotFound(queue, job_id)
@@ -288,39 +242,38 @@ def requeue(queue: str, job_id: str) -> str:
 def discard(queue: str, job_id: str) -> None:
     """Drop one dead letter from the dead-letter queue (its store row is the caller's business)."""
     broker = _broker()
-    if not _is_redis(broker):
-        return
     found = _find(broker, queue, job_id)
     if found is None:
         raise DeadLetterNotFound(queue, job_id)
-    member = found[0]
-    xq, messages_key = _keys(broker, queue)
-    broker.client.zrem(xq, member)
-    broker.client.hdel(messages_key, member)
+    try:
+        broker.discard_dead_letter(queue, found[0])
+    except DeadLetterGone:
+        raise DeadLetterNotFound(queue, job_id) from None
 
 
 def requeue_all(queue: str | None) -> int:
     """Requeue every dead letter of `queue` (of every queue when None), oldest first; returns how many."""
     broker = _broker()
-    if not _is_redis(broker):
-        return sum(
-            1 for row in _list_from_store(queue, 10**9, 0) if _requeue_from_store(broker, row["queue"], row["id"])
-        )
     total = 0
     for name in _queues(queue):
-        xq, _ = _keys(broker, name)
+        skipped: set[str] = set()
         while True:
-            members = broker.client.zrange(xq, 0, BATCH - 1, withscores=True)
-            if not members:
+            letters = [
+                letter for letter in broker.oldest_dead_letters(name, BATCH + len(skipped)) if letter.ref not in skipped
+            ]
+            if not letters:
                 break
-            for member, score, message in _read(broker, name, members):
+            for letter in letters:
+                message = _decode(letter.body)
                 if message is None:
-                    broker.client.zrem(xq, member)  # a letter without its message: nothing to send
+                    with suppress(DeadLetterGone):  # a letter without its message: nothing to send
+                        broker.discard_dead_letter(name, letter)
                     continue
                 if message is UNREADABLE:
-                    continue  # nothing to send again; it stays for an operator to read and purge
+                    skipped.add(letter.ref)  # nothing to send again; it stays for an operator to read and purge
+                    continue
                 try:
-                    _requeue_letter(broker, name, member, score, message)
+                    _requeue_letter(broker, name, letter, message)
                     total += 1
                 except DeadLetterNotFound:
                     pass  # another operator took it first
@@ -328,77 +281,22 @@ def requeue_all(queue: str | None) -> int:
 
 
 def purge(queue: str | None) -> int:
-    """Drop every dead letter of `queue` (every queue when None) and their store rows; returns how many."""
+    """Drop every dead letter of `queue` (every queue when None), one broker call per queue, and
+    their store rows; returns how many."""
     broker = _broker()
     total = 0
     for name in _queues(queue):
-        if _is_redis(broker):
-            xq, messages_key = _keys(broker, name)
-            pipe = broker.client.pipeline(transaction=True)
-            pipe.hgetall(messages_key)
-            pipe.delete(xq, messages_key)
-            letters, _ = pipe.execute()
-            ids = []
-            for member, body in letters.items():
-                message = _decode(body)
-                ids.append(message.message_id if message and message is not UNREADABLE else _member_id(member))
-        else:
-            ids = [row["id"] for row in _list_from_store(name, 10**9, 0)]
-            broker.channel.queue_purge(f"{name}.XQ")
-        _delete_store_rows(ids)
-        total += len(ids)
+        count, letters = broker.purge_dead_letters(name)
+        _delete_store_rows([_letter_id(letter) for letter in letters])
+        total += count
     return total
 
 
 def prune(now: float | None = None) -> int:
     """Drop dead letters older than DEAD_LETTER_TTL from every queue; returns how many."""
     broker = _broker()
-    if not _is_redis(broker):
-        return 0
     cutoff_ms = ((time.time() if now is None else now) - get_settings().dead_letter_ttl) * 1000
-    total = 0
-    for name in _queues(None):
-        xq, messages_key = _keys(broker, name)
-        while True:
-            members = broker.client.zrangebyscore(xq, 0, cutoff_ms, start=0, num=BATCH)
-            if not members:
-                break
-            pipe = broker.client.pipeline(transaction=True)
-            pipe.zrem(xq, *members)
-            pipe.hdel(messages_key, *members)
-            removed, _ = pipe.execute()
-            total += int(removed)
-    return total
-
-
-# Stores without a readable dead-letter queue (RabbitMQ) --------------------------------------
-
-
-def _list_from_store(queue: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
-    get_buffer().flush(timeout=2.0)
-    table = JobRecord.__table__
-    retried = select(table.c.retry_of).where(table.c.retry_of.is_not(None))
-    query = select(table).where(table.c.state == "dead", table.c.id.not_in(retried))
-    if queue is not None:
-        query = query.where(table.c.queue == queue)
-    query = query.order_by(table.c.finished_at.desc().nulls_last(), table.c.id).limit(limit).offset(offset)
-    with get_engine().connect() as connection:
-        rows = [dict(row) for row in connection.execute(query).mappings()]
-    return [{**_letter(row["queue"], None, row, None, detail=False), "queue": row["queue"]} for row in rows]
-
-
-def _requeue_from_store(broker: Any, queue: str, job_id: str) -> str:
-    row = _store_rows([job_id]).get(job_id)
-    if row is None or row["queue"] != queue or row["state"] != "dead":
-        raise DeadLetterNotFound(queue, job_id)
-    fresh: Message[Any] = Message(
-        queue_name=queue,
-        actor_name=row["actor"],
-        args=(),
-        kwargs=row["payload"] or {},
-        options={"priority": row["priority"], "retry_of": job_id, "pipeline_id": row["pipeline_id"]},
-    )
-    return broker.enqueue(fresh).message_id
+    return sum(broker.prune_dead_letters(name, cutoff_ms) for name in _queues(None))
 
 
 def _delete_store_rows(ids: list[str]) -> None:

@@ -2,12 +2,13 @@
 
 The job store is written behind (each process folds events in memory and writes them every
 0.2 s), so a worker killed with SIGKILL takes its last fraction of a second of events with
-it: jobs it finished still read `active` or `waiting`. The broker knows better. On Redis a
-message stays in its queue's `.msgs` hash (or the delay queue's) until it is acknowledged,
-and a dead-lettered one moves to `.XQ.msgs`. So a record that has not moved for a while and
-whose message is in none of them was acknowledged: it completed. One in `.XQ` is dead. One
-still in `.msgs` is waiting, or held by a worker whose unacknowledged messages the broker
-gives back (`BROKER_HEARTBEAT_TIMEOUT`): it runs again and writes its own record.
+it: jobs it finished still read `active` or `waiting`. The broker knows better
+(`message_places`): on Redis a message stays in its queue until it is acknowledged, and a
+dead-lettered one moves to the dead letters. So a record that has not moved for a while and
+whose message the broker no longer holds was acknowledged: it completed. One in the dead
+letters is dead. One still queued is waiting, or held by a worker whose unacknowledged
+messages the broker gives back (`BROKER_HEARTBEAT_TIMEOUT`): it runs again and writes its own
+record. RabbitMQ cannot say where a message is: there the records stay as they are.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 
+from brokers.operations import DEAD, BrokerOperationUnsupported
 from db import jobstore
 from db.engine import get_engine
 from db.models import JobRecord
@@ -34,11 +36,8 @@ NOTE = "finished while its worker died before recording it; outcome read from th
 def reconcile(min_age_seconds: float | None = None, limit: int = 5000) -> dict[str, int]:
     """Settle records unchanged for `min_age_seconds` (default: twice the broker heartbeat timeout)."""
     broker = queue_state.broker()
-    client = getattr(broker, "client", None)
-    if client is None:  # the in-memory broker of the embedded default: nothing outlives its process
-        return {"checked": 0, "completed": 0, "dead": 0}
     if min_age_seconds is None:
-        min_age_seconds = max(2 * broker.heartbeat_timeout / 1000, 60)
+        min_age_seconds = max(2 * getattr(broker, "heartbeat_timeout", 0) / 1000, 60)
     get_buffer().flush(timeout=2.0)
     before = datetime.now(UTC) - timedelta(seconds=min_age_seconds)
     table = JobRecord.__table__
@@ -51,18 +50,15 @@ def reconcile(min_age_seconds: float | None = None, limit: int = 5000) -> dict[s
         ).all()
     if not rows:
         return {"checked": 0, "completed": 0, "dead": 0}
-    namespace = broker.namespace
-    pipe = client.pipeline(transaction=False)
-    for row in rows:
-        for suffix in ("", ".DQ", ".XQ"):
-            pipe.hexists(f"{namespace}:{row.queue}{suffix}.msgs", row.broker_ref)
-    found = pipe.execute()
+    try:
+        places = broker.message_places([(row.queue, row.broker_ref) for row in rows])
+    except BrokerOperationUnsupported:  # RabbitMQ, the in-memory broker: they cannot say where a message is
+        return {"checked": 0, "completed": 0, "dead": 0}
     outcome: dict[str, list[Any]] = {"completed": [], "dead": []}
-    for index, row in enumerate(rows):
-        queued, delayed, dead = found[3 * index : 3 * index + 3]
-        if dead:
+    for row, place in zip(rows, places, strict=True):
+        if place == DEAD:
             outcome["dead"].append(row)
-        elif not queued and not delayed:
+        elif place is None:
             outcome["completed"].append(row)
     with get_engine().begin() as connection:
         for state, settled in outcome.items():

@@ -3,7 +3,9 @@
 Every function takes CONTRACT.md's names and returns plain dicts in the API's shapes
 (camelCase). Errors are exceptions the callers map to status codes and exit codes:
 `UnknownQueue` and `JobNotFound` (404), `InvalidJobState` (409), `InvalidRequest` (422,
-with `InvalidPayload` from the actors for payloads).
+with `InvalidPayload` from the actors for payloads), and the broker's
+`BrokerOperationUnsupported` (409) for what the broker in use cannot do. Queue operations go
+through the broker's methods (`brokers/operations.py`); this module knows no key or queue name.
 """
 
 from __future__ import annotations
@@ -19,28 +21,29 @@ from db import jobstore
 from db.engine import get_engine, read_connection
 from db.models import JobRecord
 from db.store_buffer import get_buffer
+from errors import Conflict, InvalidInput, NotFound
 from observability import queue_state
 
 #: A cancel that reached a worker's prefetch waits this long, so every worker has seen it.
 CANCEL_PROPAGATION_SECONDS = 0.3
 
 
-class UnknownQueue(LookupError):
+class UnknownQueue(NotFound):
     def __init__(self, queue: str) -> None:
         super().__init__(f"unknown queue {queue!r}")
         self.queue = queue
 
 
-class JobNotFound(LookupError):
+class JobNotFound(NotFound):
     def __init__(self, queue: str, job_id: str) -> None:
         super().__init__(f"no job {job_id!r} in queue {queue!r}")
 
 
-class InvalidJobState(ValueError):
+class InvalidJobState(Conflict, ValueError):
     """The job is not in a state the operation applies to (cancel an active job, retry a completed one)."""
 
 
-class InvalidRequest(ValueError):
+class InvalidRequest(InvalidInput):
     """A request that names things that do not fit together (an actor of another queue, a bad option)."""
 
 
@@ -230,26 +233,12 @@ def enqueue(queue: str, job_name: str, data: dict[str, Any], options: dict[str, 
 
 
 def _remove_from_broker(row: dict[str, Any]) -> bool:
-    """Take a waiting or delayed job's message off Redis; False when a worker already holds it."""
-    broker = _broker()
+    """Take a waiting or delayed job's message off the broker; False when a worker already holds
+    it or the broker cannot pick one message out (then workers are told to skip it)."""
     ref = row.get("broker_ref")
-    client = getattr(broker, "client", None)
-    if client is None or not ref:
+    if not ref:
         return False
-    from brokers.priority_redis import LANES, lane_key
-
-    base = row["queue"] if row["state"] == "waiting" else f"{row['queue']}.DQ"
-    keys = [lane_key(broker.namespace, base, lane) for lane in range(1, LANES + 1)]
-    script = """
-    for i = 1, #KEYS - 1 do
-        if redis.call("lrem", KEYS[i], 0, ARGV[1]) > 0 then
-            redis.call("hdel", KEYS[#KEYS], ARGV[1])
-            return 1
-        end
-    end
-    return 0
-    """
-    return bool(client.eval(script, len(keys) + 1, *keys, f"{broker.namespace}:{base}.msgs", ref))
+    return bool(_broker().remove_message(row["queue"], ref, delayed=row["state"] != "waiting"))
 
 
 def _mark(job_ids: list[str], state: str, error: str) -> None:
@@ -349,46 +338,32 @@ def clean(queue: str, grace_seconds: int = 0, status: str = "completed", limit: 
     return {"queue": queue, "status": status, "removed": len(ids), "jobIds": ids}
 
 
-_DRAIN = """
-local removed = {}
-for i = 1, #KEYS, 2 do
-    local ids = redis.call("lrange", KEYS[i], 0, -1)
-    if #ids > 0 then
-        redis.call("del", KEYS[i])
-        for _, id in ipairs(ids) do
-            redis.call("hdel", KEYS[i + 1], id)
-            table.insert(removed, id)
-        end
-    end
-end
-return removed
-"""
+def _unfinished_ids(queue: str, states: tuple[str, ...]) -> list[str]:
+    """Job ids of `queue` the store reads in `states` (after flushing what this process buffered)."""
+    get_buffer().flush(timeout=1.0)
+    table = JobRecord.__table__
+    with get_engine().connect() as connection:
+        return list(
+            connection.execute(select(table.c.id).where(table.c.queue == queue, table.c.state.in_(states))).scalars()
+        )
 
 
 def drain(queue: str, delayed: bool = True) -> dict[str, Any]:
-    """Remove every waiting (and delayed) job of `queue` from the broker; they read `cancelled`."""
-    check_queue(queue)
-    broker = _broker()
-    client = getattr(broker, "client", None)
-    removed_refs: list[str] = []
-    if client is not None:
-        from brokers.priority_redis import LANES, lane_key
+    """Remove every waiting (and delayed) job of `queue`; they read `cancelled` and never run.
 
-        keys: list[str] = []
-        for base in (queue, f"{queue}.DQ") if delayed else (queue,):
-            for lane in range(1, LANES + 1):
-                keys += [lane_key(broker.namespace, base, lane), f"{broker.namespace}:{base}.msgs"]
-        removed_refs = [ref.decode() for ref in client.eval(_DRAIN, len(keys), *keys)]
-    get_buffer().flush(timeout=1.0)
-    table = JobRecord.__table__
-    job_ids: list[str] = []
-    if removed_refs:
-        with get_engine().connect() as connection:
-            for start in range(0, len(removed_refs), 1000):
-                job_ids += list(
-                    connection.execute(
-                        select(table.c.id).where(table.c.broker_ref.in_(removed_refs[start : start + 1000]))
-                    ).scalars()
-                )
-    _mark(job_ids, "cancelled", "drained by an operator")
-    return {"queue": queue, "removed": len(removed_refs)}
+    The broker drops what it still holds (`drain_queue`). Copies a worker already fetched (its
+    prefetch, delayed messages it keeps in memory until due) are not the broker's to drop: those
+    jobs, and any the store still reads waiting or delayed, are marked so every worker skips them
+    (`flags`, read by `middleware.queue_control`). A broker that cannot drain raises
+    `BrokerOperationUnsupported` before anything is marked."""
+    check_queue(queue)
+    drained = _broker().drain_queue(queue, delayed=delayed)
+    removed = set(drained.removed_ids)
+    in_hand = set(drained.held_ids) | set(_unfinished_ids(queue, ("waiting", "delayed") if delayed else ("waiting",)))
+    in_hand -= removed
+    if in_hand:
+        flags.mark_all_cancelled(sorted(in_hand))
+        time.sleep(CANCEL_PROPAGATION_SECONDS)
+    cancelled = sorted(removed | in_hand)
+    _mark(cancelled, "cancelled", "drained by an operator")
+    return {"queue": queue, "removed": max(len(cancelled), drained.removed_count)}

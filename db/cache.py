@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Date, cast, func, select
 
 from db.engine import get_engine
 from db.models import AnalyticsRollup, Publisher
+from errors import InvalidInput
 from settings import get_settings
 
 KEY_PATTERN = re.compile(r"^(top-publishers|daily-totals):(\d{1,3})d$|^publisher:([A-Za-z0-9_.-]{1,64}):(\d{1,3})d$")
@@ -28,7 +29,7 @@ PREFIX = "adjobs:cache:"
 _local: dict[str, str] = {}
 
 
-class UnknownCacheKey(ValueError):
+class UnknownCacheKey(InvalidInput):
     """Raised for a key that names no known query."""
 
 

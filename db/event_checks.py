@@ -92,8 +92,15 @@ def check_batch(batch: RawBatch) -> CheckedBatch:
     def quoted(name: str) -> Callable[[int], str]:
         return lambda i: f"{name} {raw[name][i]!r}"
 
+    def about(name: str, problem: str) -> Callable[[int], str]:
+        """A row's reason: the column and its value, then what is wrong with it."""
+        return lambda i: f"{quoted(name)(i)} {problem}"
+
+    def said(text: str) -> Callable[[int], str]:
+        return lambda i: text
+
     for name in COLUMNS:
-        faults.add(empty[name] & ~blank, lambda i, name=name: f"{name} is empty")
+        faults.add(empty[name] & ~blank, said(f"{name} is empty"))
     present = {name: ~empty[name] for name in COLUMNS}
 
     out: dict[str, pa.Array] = {"line": pa.array(batch.lines, pa.int64())}
@@ -111,7 +118,7 @@ def check_batch(batch: RawBatch) -> CheckedBatch:
         )
         faults.add(
             ~ok & present[name],
-            lambda i, name=name: f"{quoted(name)(i)} is not an id (1-64 letters, digits, _ . : -; not dots only)",
+            about(name, "is not an id (1-64 letters, digits, _ . : -; not dots only)"),
         )
         out[name] = texts[name]
     country = pc.utf8_upper(texts["country"])
@@ -129,11 +136,11 @@ def check_batch(batch: RawBatch) -> CheckedBatch:
     for name in COUNTS:
         filled = pc.if_else(pa.array(~present[name]), _PLACEHOLDERS["count"], texts[name])
         counts, failed = _convert(filled, pa.int64(), _PLACEHOLDERS["count"])
-        faults.add(failed & present[name], lambda i, name=name: f"{quoted(name)(i)} is not a whole number")
+        faults.add(failed & present[name], about(name, "is not a whole number"))
         values = counts.to_numpy()
         faults.add(
             ~failed & ((values < 0) | (values > MAX_COUNT)),
-            lambda i, name=name: f"{quoted(name)(i)} is out of range 0..{MAX_COUNT:,}",
+            about(name, f"is out of range 0..{MAX_COUNT:,}"),
         )
         out[name] = counts
     filled = pc.if_else(pa.array(~present["revenue"]), _PLACEHOLDERS["revenue"], texts["revenue"])

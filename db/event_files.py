@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
+from errors import InvalidInput
+
 #: The columns of an event file: exactly those of `ad_events` (any order in CSV and Parquet).
 COLUMNS = ("ts", "publisher_id", "ad_unit_id", "country", "device", "ad_requests", "impressions", "clicks", "revenue")
 #: File name endings and the format they mean.
@@ -40,7 +42,7 @@ class Reject:
     raw: str | None = None
 
 
-class RefusedFile(ValueError):
+class RefusedFile(InvalidInput):
     """Raised when an event file is refused (unreadable, wrong columns, or a bad row without
     skip_bad); nothing of it was loaded. `rejects` holds the first refused rows."""
 

@@ -44,6 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db import copy_csv
 from db.models import AdEvent, AnalyticsRollup, Export
+from errors import InvalidInput, NotFound
 from reporting.csv_escape import escaped_text
 from reporting.file_writes import replacing
 from settings import get_settings
@@ -67,11 +68,11 @@ SET_UTC = "SET LOCAL TimeZone = 'UTC'"
 Progress = Callable[[int], None]
 
 
-class ExportNotFound(LookupError):
+class ExportNotFound(NotFound):
     """Raised for an export id the exports table does not hold."""
 
 
-class UnsafeExportPath(ValueError):
+class UnsafeExportPath(InvalidInput):
     """Raised when a file name would resolve outside EXPORT_DIR."""
 
 
@@ -210,7 +211,7 @@ def export_query(spec: ExportSpec, dialect: str) -> Select[Any]:
         return query.order_by(literal_column("bucket_start"), e.ad_unit_id)
 
     r = AnalyticsRollup.__table__.c
-    query = select(
+    rollups = select(
         r.bucket_start,
         text(r.publisher_id),
         text(r.ad_unit_id),
@@ -228,8 +229,8 @@ def export_query(spec: ExportSpec, dialect: str) -> Select[Any]:
         r.bucket_start < last,
     )
     if "ad_unit_id" in filters:
-        query = query.where(r.ad_unit_id.in_(filters["ad_unit_id"]))
-    return query.order_by(r.bucket_start, r.ad_unit_id)
+        rollups = rollups.where(r.ad_unit_id.in_(filters["ad_unit_id"]))
+    return rollups.order_by(r.bucket_start, r.ad_unit_id)
 
 
 def count_rows(connection: Connection, spec: ExportSpec) -> int:

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Date, DateTime, String, text
+from sqlalchemy.types import TypeEngine
 
 #: Marks are read from this long before the first day to this long after the last (UTC offsets
 #: reach -12 and +14 hours).
@@ -55,7 +56,7 @@ ORDER BY 1, 2
 LIMIT :limit OFFSET :offset
 """
 
-_COLUMNS = {
+_COLUMNS: dict[str, TypeEngine[Any]] = {
     "publisher_id": String(),
     "day": Date(),
     "refreshed_at": DateTime(timezone=True),

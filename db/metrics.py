@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import String
 
 from db.models import AdEvent, PublisherMetric
+from errors import InvalidInput
 
 MetricType = Literal["performance", "revenue", "quality"]
 METRIC_TYPES: tuple[MetricType, ...] = ("performance", "revenue", "quality")
@@ -32,7 +33,7 @@ METRIC_TYPES: tuple[MetricType, ...] = ("performance", "revenue", "quality")
 SUSPICIOUS_CTR = 0.2
 
 
-class InvalidPeriod(ValueError):
+class InvalidPeriod(InvalidInput):
     """Raised for a period that is neither `YYYY-MM-DDTHH` nor `YYYY-MM-DD`."""
 
 

@@ -130,13 +130,13 @@ def get_run(connection: Connection, run_id: str) -> dict[str, Any] | None:
                 JobRecord.pipeline_id == run_id, JobRecord.state == "dead"
             )
         ):
-            position = dead.payload.get("stage") if isinstance(dead.payload, dict) else None
-            if isinstance(position, int) and position < len(stages) and stages[position]["state"] == "pending":
-                stages[position]["state"] = "failed"
+            dead_stage = dead.payload.get("stage") if isinstance(dead.payload, dict) else None
+            if isinstance(dead_stage, int) and dead_stage < len(stages) and stages[dead_stage]["state"] == "pending":
+                stages[dead_stage]["state"] = "failed"
                 failed_job = {
                     "jobId": dead.id,
                     "name": dead.actor,
-                    "stage": stages[position]["name"],
+                    "stage": stages[dead_stage]["name"],
                     "failedReason": dead.error,
                 }
                 break

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import String
 
 from db.models import Publisher
+from errors import InvalidInput
 
 DEFAULT_TIMEZONE = "UTC"
 
@@ -49,7 +50,7 @@ UNION SELECT DISTINCT publisher_id FROM ad_events WHERE ts >= :start AND ts < :e
 """
 
 
-class InvalidTimezone(ValueError):
+class InvalidTimezone(InvalidInput):
     """Raised for a publisher time zone that is not an IANA name."""
 
 

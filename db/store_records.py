@@ -31,6 +31,7 @@ import orjson
 from sqlalchemy import String
 
 from db.models import JobRecord
+from errors import InvalidInput
 
 #: The range of PostgreSQL's `integer`.
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -58,7 +59,7 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 
 
-class RecordRejected(ValueError):
+class RecordRejected(InvalidInput):
     """Raised when a job-store record holds a value its `jobs` column cannot take and no correction is honest."""
 
     def __init__(self, record: dict[str, Any], field_name: str, problem: str) -> None:
@@ -109,12 +110,16 @@ def check_record(record: dict[str, Any]) -> Checked:
 
 
 def lane_for(priority: Any) -> int:
-    """The lane a message with this priority runs in (as `brokers.priority_redis.lane_of`)."""
+    """The lane a message with this priority runs in (as `brokers.lanes.lane_of`: rounded half up, clamped)."""
+    if isinstance(priority, bool):
+        return NORMAL
     try:
-        lane = int(priority)
+        value = float(priority)
     except (TypeError, ValueError, OverflowError):
         return NORMAL
-    return min(max(lane, PRIORITY_MIN), PRIORITY_MAX)
+    if math.isnan(value):
+        return NORMAL
+    return math.floor(min(max(value, float(PRIORITY_MIN)), float(PRIORITY_MAX)) + 0.5)
 
 
 def storable(value: Any) -> Any:

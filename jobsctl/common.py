@@ -1,19 +1,29 @@
-"""What every `jobsctl` command shares: the app, the consoles, JSON output, exit codes."""
+"""What every `jobsctl` command shares: the app, the consoles, JSON output, exit codes.
+
+`exit_codes()` is the CLI's one error mapping: a project error (`errors.JobsError`) prints
+one line and exits with its kind's `exit_code`; a driver's "server away" is
+`errors.ServiceUnavailable` (exit 4). `jobsctl.main.main` runs every command inside it.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from errors import EXIT_FAILED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
+from errors.drivers import as_jobs_error
 from observability.scrub import redact_url
 
-#: Exit codes scripts can rely on.
-OK, FAILED, INVALID, NOT_FOUND, UNAVAILABLE = 0, 1, 2, 3, 4
+#: Exit codes scripts can rely on (`errors`: 0 done, 1 failed, 2 refused input, 3 not found, 4 a server away).
+OK, FAILED, INVALID, NOT_FOUND, UNAVAILABLE = EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNAVAILABLE
 
 app = typer.Typer(help="Operate the ad-analytics job system.", no_args_is_help=True, add_completion=False)
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -47,8 +57,21 @@ def report(data: Any, as_json: bool, text: str) -> None:
 
 
 def fail(message: str, code: int = FAILED) -> NoReturn:
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    """Print `message` as one `error:` line (plain text: brackets in it are not markup) and exit `code`."""
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+@contextmanager
+def exit_codes() -> Iterator[None]:
+    """Turn a project error, or a driver's "server away", into one line and its kind's exit code."""
+    try:
+        yield
+    except Exception as error:
+        known = as_jobs_error(error)
+        if known is None:
+            raise
+        fail(str(known), known.exit_code)
 
 
 def redact(url: str) -> str:

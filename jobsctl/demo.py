@@ -334,18 +334,18 @@ def _print_summary(console: Console, day: Any, ids: list[str], states: dict[str,
         "eCPM",
     ):
         table.add_column(column, justify="left" if column == "publisher" else "right")
-    for publisher, (requests, impressions, clicks, revenue) in per_publisher.items():
+    for publisher, (sum_requests, sum_impressions, sum_clicks, sum_revenue) in per_publisher.items():
         table.add_row(
             publisher,
             str(units[publisher]),
             str(hourly_rows.get(publisher, 0)),
-            f"{int(requests):,}",
-            f"{int(impressions):,}",
-            f"{int(clicks):,}",
-            f"{revenue:,.2f}",
-            f"{clicks / impressions:.2%}" if impressions else "-",
-            f"{impressions / requests:.1%}" if requests else "-",
-            f"{revenue * 1000 / impressions:.3f}" if impressions else "-",
+            f"{int(sum_requests):,}",
+            f"{int(sum_impressions):,}",
+            f"{int(sum_clicks):,}",
+            f"{sum_revenue:,.2f}",
+            f"{sum_clicks / sum_impressions:.2%}" if sum_impressions else "-",
+            f"{sum_impressions / sum_requests:.1%}" if sum_requests else "-",
+            f"{sum_revenue * 1000 / sum_impressions:.3f}" if sum_impressions else "-",
         )
     console.print(table)
 

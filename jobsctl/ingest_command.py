@@ -7,11 +7,12 @@ nothing of it loaded; the other files still load), 4 PostgreSQL unreachable (one
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from jobsctl.common import (
     FAILED,
@@ -25,6 +26,10 @@ from jobsctl.common import (
     err,
     fail,
 )
+
+
+def _advance(bar: Progress, task: TaskID, done: int, total: int) -> None:
+    bar.update(task, completed=done, total=total)
 
 
 def _bar(to_stderr: bool) -> Progress:
@@ -96,7 +101,7 @@ def ingest(
                     path,
                     skip_bad=skip_bad,
                     rejects_dir=rejects_dir,
-                    progress=lambda done, total, task=task, bar=bar: bar.update(task, completed=done, total=total),
+                    progress=partial(_advance, bar, task),
                 )
                 bar.remove_task(task)
         except RefusedFile as error:

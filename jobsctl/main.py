@@ -13,8 +13,7 @@ from jobsctl import (
     ingest_command,  # noqa: F401  (registers ingest)
     operator_commands,  # noqa: F401  (registers stats, jobs, job, retry, cancel, ...)
 )
-from jobsctl.common import INVALID, JsonOption, app, console, emit_json, err, fail, progress_bar, redact
-from settings import SettingsError
+from jobsctl.common import INVALID, JsonOption, app, console, emit_json, err, exit_codes, fail, progress_bar, redact
 
 
 @app.command()
@@ -112,12 +111,7 @@ def send(
         options["priority"] = priority
     if job_id is not None:
         options["job_id"] = job_id
-    from actors._base import InvalidPayload
-
-    try:
-        message = target.send_with_options(kwargs=payload, delay=delay, **options)
-    except InvalidPayload as error:
-        fail(str(error), INVALID)
+    message = target.send_with_options(kwargs=payload, delay=delay, **options)
     from db.store_buffer import get_buffer
 
     get_buffer().flush()
@@ -129,8 +123,9 @@ def send(
 
 
 def main() -> None:
+    """`jobsctl`: every command runs inside the one error mapping (`jobsctl.common.exit_codes`)."""
     try:
-        app()
-    except SettingsError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
-        sys.exit(2)
+        with exit_codes():
+            app()
+    except typer.Exit as done:  # raised by the mapping, outside click's own handling
+        sys.exit(done.exit_code)

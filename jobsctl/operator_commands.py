@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from jobsctl.common import FAILED, INVALID, NOT_FOUND, UNAVAILABLE, JsonOption, app, console, emit_json, fail, report
+from jobsctl.common import FAILED, INVALID, JsonOption, app, console, emit_json, exit_codes, fail, report
 
 STATES = ("waiting", "delayed", "active", "completed", "failed", "dead", "cancelled")
 STATE_STYLES = {
@@ -35,29 +35,16 @@ Limit = Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")]
 
 @contextmanager
 def operation() -> Iterator[None]:
-    """Load the actors and turn the service's errors into messages and exit codes."""
-    import redis
-    from sqlalchemy.exc import OperationalError
+    """Load the actors (configured servers, never the embedded default), then run the command's work.
 
+    Errors leave through the CLI's one mapping (`jobsctl.common.exit_codes`): each error's kind
+    carries its exit code.
+    """
     from jobsctl.runtime import load_actors
 
-    load_actors(embedded=False)
-    from actors._base import InvalidPayload
-    from control.dead_letters import DeadLetterNotFound
-    from control.service import InvalidJobState, InvalidRequest, JobNotFound, UnknownQueue
-    from db.exports import ExportNotFound
-    from scheduling.registry import UnknownSchedule
-
-    try:
+    with exit_codes():
+        load_actors(embedded=False)
         yield
-    except (UnknownQueue, JobNotFound, UnknownSchedule, ExportNotFound, DeadLetterNotFound) as error:
-        fail(str(error), NOT_FOUND)
-    except (InvalidRequest, InvalidPayload) as error:
-        fail(str(error), INVALID)
-    except InvalidJobState as error:
-        fail(str(error), FAILED)
-    except (redis.ConnectionError, redis.TimeoutError, OperationalError) as error:
-        fail(f"Redis or PostgreSQL cannot be reached: {str(error).splitlines()[0]}", UNAVAILABLE)
 
 
 def _state(state: str) -> str:

@@ -23,6 +23,7 @@ from dramatiq.message import Message
 
 from db import jobstore
 from db.store_buffer import StoreBuffer, get_buffer
+from middleware.bounded_retries import retry_refusal
 
 #: Longest error text kept per job.
 MAX_ERROR = 2000
@@ -106,9 +107,12 @@ class JobStore(Middleware):
             event["progress"] = 100
             event["result"] = _summary(result)
         else:
-            event["error"] = job_error(exception)
+            error = job_error(exception)
+            refusal = retry_refusal(message)  # a retry too large to send: dead, and why
+            event["error"] = error if refusal is None else f"{refusal}; {error}"[:MAX_ERROR]
             event["traceback"] = _format(exception)
-        message._job_store_final = True  # after_nack need not record it again
+        # A mark on this delivery (no attribute of MessageProxy): after_nack need not record it again.
+        message._job_store_final = True  # type: ignore[attr-defined]
         self.buffer.record(event)
 
     def record_progress(self, broker: Broker, message: Message, percent: float) -> None:
@@ -137,7 +141,7 @@ class JobStore(Middleware):
 
     # Helpers ----------------------------------------------------------------------------
 
-    def _base(self, broker: Broker, message: Message, state: str, attempt: int) -> dict[str, Any]:
+    def _base(self, broker: Broker, message: Message[Any] | MessageProxy, state: str, attempt: int) -> dict[str, Any]:
         options = message.options
         return {
             "id": message.message_id,
@@ -163,7 +167,7 @@ def _canonical_queue(queue_name: str) -> str:
     return queue_name
 
 
-def _max_attempts(broker: Broker, message: Message) -> int:
+def _max_attempts(broker: Broker, message: Message[Any] | MessageProxy) -> int:
     max_retries = message.options.get("max_retries")
     if max_retries is None:
         actor = broker.actors.get(message.actor_name)

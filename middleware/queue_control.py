@@ -73,6 +73,15 @@ class QueueControl(Middleware):
             except Exception:  # Redis away for a moment: keep the last known state
                 logger.warning("queue control: reading paused queues failed", exc_info=True)
 
+    def before_worker_boot(self, broker: Broker, worker: dramatiq.Worker) -> None:
+        # Before the consumers start: a job fetched in the first moments of a worker whose
+        # queue is paused, or which was cancelled or drained, must not start either.
+        self._worker = None  # its consumers are paused once they exist (after_worker_boot)
+        try:
+            self.refresh()
+        except Exception:
+            logger.warning("queue control: reading paused queues failed", exc_info=True)
+
     def after_worker_boot(self, broker: Broker, worker: dramatiq.Worker) -> None:
         self._worker = worker
         self._stop.clear()

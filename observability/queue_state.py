@@ -1,8 +1,8 @@
 """Per-queue figures read at a glance: broker depths, the store's jobs per state, paused queues.
 
 Read by `/metrics`, `/health` and the alerts monitor. Broker figures come from the broker
-itself (Redis keys `dramatiq:<q>.msgs`, `<q>.DQ.msgs`, `<q>.XQ`, or RabbitMQ's message
-counts); store figures from one GROUP BY over the job store, for the known queues only.
+itself (its `queue_depths`: enqueued, delayed, dead); store figures from one GROUP BY over
+the job store, for the known queues only.
 """
 
 from __future__ import annotations
@@ -62,22 +62,23 @@ def store_counts() -> dict[str, dict[str, int]]:
         return jobstore.count_by_state(connection)
 
 
-def broker_counts(queues: list[str]) -> dict[str, tuple[int, int, int]]:
-    """{queue: (depth, delayed, dead)} from the broker."""
-    current = broker()
-    client = getattr(current, "client", None)
-    if client is not None and hasattr(current, "namespace"):
-        pipe = client.pipeline(transaction=False)
-        for queue in queues:
-            base = f"{current.namespace}:{queue}"
-            pipe.hlen(f"{base}.msgs")
-            pipe.hlen(f"{base}.DQ.msgs")
-            pipe.zcard(f"{base}.XQ")
-        values = pipe.execute()
-        return {queue: tuple(values[i * 3 : i * 3 + 3]) for i, queue in enumerate(queues)}  # type: ignore[misc]
-    if hasattr(current, "get_queue_message_counts"):  # RabbitMQ
-        return {queue: tuple(current.get_queue_message_counts(queue)) for queue in queues}  # type: ignore[misc]
-    return {queue: (0, 0, 0) for queue in queues}  # the in-process broker of the embedded default
+def broker_counts(queues: list[str], store: dict[str, dict[str, int]] | None = None) -> dict[str, tuple[int, int, int]]:
+    """{queue: (depth, delayed, dead)} from the broker (`queue_depths`, on every broker).
+
+    A broker that counts only the messages no worker holds (RabbitMQ: a delayed message waits
+    in a worker's memory until due) would read 0 for jobs the store knows are there: then
+    the store's figures (waiting and active; delayed) stand in when they are higher."""
+    depths = broker().queue_depths(queues)
+    counts = {}
+    for queue in queues:
+        figures = depths[queue]
+        depth, delayed = figures.depth, figures.delayed
+        if not figures.counts_held and store is not None:
+            known = store.get(queue, {})
+            depth = max(depth, known.get("waiting", 0) + known.get("active", 0))
+            delayed = max(delayed, known.get("delayed", 0))
+        counts[queue] = (depth, delayed, figures.dead)
+    return counts
 
 
 def paused_queues() -> set[str]:
@@ -93,7 +94,7 @@ def paused_queues() -> set[str]:
 def snapshot() -> Snapshot:
     store = store_counts()
     queues = known_queues()
-    depths = broker_counts(queues)
+    depths = broker_counts(queues, store)
     paused = paused_queues()
     figures: dict[str, QueueFigures] = {}
     for queue in queues:

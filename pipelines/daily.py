@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -93,15 +93,17 @@ def _cache_warming(run_id: str, params: dict[str, Any]) -> list[dramatiq.Message
 
 Child = dramatiq.Message | pipeline  # type: ignore[type-arg]
 
+Stages = tuple[tuple[str, Callable[[str, dict[str, Any]], Sequence[Child]]], ...]
+
 #: The stages in order: (name, builder of the stage's group children).
-STAGES: tuple[tuple[str, Callable[[str, dict[str, Any]], list[Child]]], ...] = (
+STAGES: Stages = (
     ("aggregation", _aggregation),
     ("metrics", _metrics),
     ("cache-warming", _cache_warming),
 )
 
 
-def stages_of(pipeline_name: str) -> tuple[tuple[str, Callable[[str, dict[str, Any]], list[Child]]], ...]:
+def stages_of(pipeline_name: str) -> Stages:
     """The stages of a pipeline: `STAGES` of the module `pipelines.<name>`."""
     if pipeline_name == PIPELINE:
         return STAGES
@@ -145,7 +147,7 @@ def retry_run(run_id: str) -> list[str]:
     raise ValueError(f"pipeline run {run_id!r} is {run['state']}, not failed")
 
 
-def _message_ids(children: list[Child]) -> list[str]:
+def _message_ids(children: Sequence[Child]) -> list[str]:
     ids: list[str] = []
     for child in children:
         if isinstance(child, pipeline):

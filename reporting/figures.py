@@ -72,7 +72,7 @@ _UNITS_SQL = text(
 
 
 def with_ratios(row: dict[str, Any]) -> dict[str, Any]:
-    out = {name: int(row[name]) for name in TOTALS[:3]}
+    out: dict[str, Any] = {name: int(row[name]) for name in TOTALS[:3]}
     out["revenue"] = round(float(row["revenue"]), 6)
     impressions, requests = out["impressions"], out["ad_requests"]
     out["ctr"] = out["clicks"] / impressions if impressions else None

@@ -17,13 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from errors import InvalidInput
+
 #: Permissions of a written file (the API and operators read what the worker writes).
 FILE_MODE = 0o644
 #: Write buffer of a file being written.
 BUFFER_BYTES = 1 << 20
 
 
-class UnsafePath(ValueError):
+class UnsafePath(InvalidInput):
     """Raised when a file would be written outside the directory it belongs in."""
 
 

@@ -16,12 +16,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
 
+from errors import Misconfigured, ServiceUnavailable
 
-class MailSettingsError(ValueError):
+
+class MailSettingsError(Misconfigured, ValueError):
     """Raised when SMTP_URL cannot be used."""
 
 
-class MailDeliveryError(OSError):
+class MailDeliveryError(ServiceUnavailable, OSError):
     """Raised when the SMTP server cannot be reached or refuses the login or the message (worth a retry)."""
 
 

@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from errors import InvalidInput
 
-class InvalidCron(ValueError):
+
+class InvalidCron(InvalidInput):
     """Raised when a cron expression does not parse; the message names it."""
 
 

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from errors import NotFound
 from scheduling.clock import validate_cron
 
 #: Enqueues the work of one tick (an aware datetime in SCHEDULE_TZ); returns the job ids sent.
 TickJob = Callable[[datetime], list[str]]
 
 
-class UnknownSchedule(KeyError):
+class UnknownSchedule(NotFound, KeyError):
     """Raised when a schedule name is not in the table."""
 
     def __str__(self) -> str:

@@ -19,6 +19,9 @@ from tests.support import servers
 
 _session: dict[str, Any] = {}
 
+#: The unit tier runs on its own, without servers (`make test-unit`, tests/unit/conftest.py).
+collect_ignore = ["unit"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     cleanup = servers.ThrowAway()

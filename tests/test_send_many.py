@@ -38,10 +38,8 @@ def test_a_batch_goes_to_the_lane_of_its_priority(redis_client, broker):
 
 
 def test_a_batch_into_an_empty_lane_wakes_idle_consumers_once(redis_client, broker):
-    from brokers.wakeups import channel
-
     subscriber = redis_client.pubsub(ignore_subscribe_messages=True)
-    subscriber.subscribe(channel(broker.namespace))
+    subscriber.subscribe(broker.wakeups.channel)
     probe.send_many([{"key": "bulk"} for _ in range(5)], priority="HIGH")
     probe.send_many([{"key": "bulk"} for _ in range(5)], priority="HIGH")  # the lane is not empty now
     wakes = []

@@ -53,7 +53,7 @@ def slow_steps(request: SlowRequest) -> int:
     """Reports progress after each step, so tests can watch it move while the job runs."""
     import time
 
-    from actors._progress import report_progress
+    from actors.progress import report_progress
 
     for step in range(1, request.steps + 1):
         time.sleep(request.step_seconds)

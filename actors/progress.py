@@ -1,5 +1,8 @@
 """`report_progress(percent)`: a job tells the store how far it is (0-100) while it runs.
 
+Public: `from actors.progress import report_progress` inside any actor, ours or a plain
+`dramatiq.actor` on our broker; the API and `jobsctl job` show it as `progress`.
+
 The update goes through the process's store buffer like every other job event, so the
 dashboard sees it within the buffer's flush interval and the job pays no database round trip.
 """

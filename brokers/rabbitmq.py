@@ -1,0 +1,168 @@
+"""Dramatiq's RabbitMQ broker with per-message priority and the queue operations of `brokers.operations`.
+
+Priority: queues are declared with `x-max-priority` (`max_priority`, 10 by default) and each
+message carries Dramatiq's `broker_priority` option, mapped from ours (1 = CRITICAL ... 10 =
+BACKGROUND, lower runs first) to AMQP's (higher first): `11 - priority`. RabbitMQ cannot add
+`x-max-priority` to a queue that exists without it: queues declared by an earlier version
+must be deleted (after draining) before a worker of this version declares them again.
+
+The layout is Dramatiq's: queue `<q>`, its delay queue `<q>.DQ` and its dead letters `<q>.XQ`
+(dead-lettered by RabbitMQ itself, kept `x-message-ttl` = 7 days). A queue is read in order
+only: a dead letter is found by reading the `.XQ` queue on a channel of its own without
+acknowledging (closing the channel gives every letter back, in place), and taken by
+acknowledging it. What RabbitMQ cannot do (pick one waiting message out of a queue, say
+where a message is) raises `BrokerOperationUnsupported` or returns False where the caller has
+a fallback (cancel marks the job so workers skip it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pika
+from dramatiq import Message
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.common import dq_name, xq_name
+from dramatiq.errors import DecodeError
+
+from brokers.lanes import LANES, lane_of
+from brokers.operations import BrokerOperationUnsupported, DeadLetter, DeadLetterGone, Drained, QueueDepths
+
+#: Letters a listing reads at most (a queue is read in order: newest first means reading them all).
+MAX_LETTERS_READ = 10_000
+
+
+def amqp_priority(priority: Any) -> int:
+    """Our priority (1 runs first ... 10) as an AMQP priority (10 runs first ... 1)."""
+    return LANES + 1 - lane_of(priority)
+
+
+def _job_id(body: bytes, fallback: str) -> str:
+    try:
+        return Message.decode(body).message_id
+    except DecodeError:
+        return fallback
+
+
+def _dead_at(properties: Any) -> float | None:
+    deaths = (properties.headers or {}).get("x-death") or []
+    when = deaths[0].get("time") if deaths else None
+    if not isinstance(when, datetime):
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()  # pika reads AMQP timestamps as UTC
+
+
+class RabbitmqOperationsBroker(RabbitmqBroker):
+    """`RabbitmqBroker` whose messages carry their priority to RabbitMQ, with the product's queue operations."""
+
+    def __init__(self, *args: Any, max_priority: int = LANES, **kwargs: Any) -> None:
+        super().__init__(*args, max_priority=max_priority, **kwargs)
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        if "broker_priority" not in message.options:
+            message = message.copy(options={"broker_priority": amqp_priority(message.options.get("priority"))})
+        return super().enqueue(message, delay=delay)
+
+    def enqueue_many(self, messages: list[Message[Any]]) -> list[Message[Any]]:
+        """One publish per message: RabbitMQ's channel sends them without waiting for replies."""
+        return [self.enqueue(message) for message in messages]
+
+    def _unsupported(self, operation: str, reason: str) -> BrokerOperationUnsupported:
+        return BrokerOperationUnsupported("RabbitMQ", operation, reason)
+
+    # Depths ------------------------------------------------------------------------------
+
+    def queue_depths(self, queues: list[str]) -> dict[str, QueueDepths]:
+        """Ready messages per queue (RabbitMQ does not count those delivered and not acknowledged)."""
+        return {queue: QueueDepths(*self.get_queue_message_counts(queue), counts_held=False) for queue in queues}
+
+    # Waiting and delayed messages ---------------------------------------------------------
+
+    def remove_message(self, queue: str, ref: str, *, delayed: bool) -> bool:
+        """Always False: RabbitMQ cannot take one message out of the middle of a queue."""
+        return False
+
+    def drain_queue(self, queue: str, *, delayed: bool = True) -> Drained:
+        """Purge the queue (and its delay queue). Messages workers already hold are not the
+        broker's to drop: the caller marks the jobs so workers skip them."""
+        self.declare_queue(queue, ensure=True)
+        purged = 0
+        for name in (queue, dq_name(queue)) if delayed else (queue,):
+            purged += int(self.channel.queue_purge(name).method.message_count)
+        return Drained(removed_count=purged)
+
+    def message_places(self, refs: list[tuple[str, str]]) -> list[str | None]:
+        raise self._unsupported("say where a message is", "its queues can only be read in order")
+
+    # Dead letters -------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self, queue: str) -> Iterator[Any]:
+        """A channel of its own on `<queue>.XQ`; what it reads and does not acknowledge goes back on close."""
+        self.declare_queue(queue, ensure=True)
+        connection = pika.BlockingConnection(self.parameters)
+        try:
+            yield connection.channel()
+        finally:
+            connection.close()
+
+    def _read(self, channel: Any, queue: str, limit: int = MAX_LETTERS_READ) -> Iterator[tuple[Any, DeadLetter]]:
+        for _ in range(limit):
+            method, properties, body = channel.basic_get(xq_name(queue), auto_ack=False)
+            if method is None:
+                return
+            ref = _job_id(body, f"tag-{method.delivery_tag}")
+            yield method, DeadLetter(ref=ref, dead_at=_dead_at(properties), body=body)
+
+    def list_dead_letters(self, queue: str, offset: int = 0, limit: int = 50) -> list[DeadLetter]:
+        """Newest first (read all, up to MAX_LETTERS_READ, without taking any)."""
+        if limit <= 0:
+            return []
+        with self._reading(queue) as channel:
+            letters = [letter for _, letter in self._read(channel, queue)]
+        letters.reverse()
+        return letters[offset : offset + limit]
+
+    def oldest_dead_letters(self, queue: str, limit: int = 200) -> list[DeadLetter]:
+        with self._reading(queue) as channel:
+            return [letter for _, letter in self._read(channel, queue, limit)]
+
+    def find_dead_letter(self, queue: str, message_id: str, ref: str | None = None) -> DeadLetter | None:
+        with self._reading(queue) as channel:
+            for _, letter in self._read(channel, queue):
+                if letter.ref == message_id:
+                    return letter
+        return None
+
+    @contextmanager
+    def _taking(self, queue: str, letter: DeadLetter) -> Iterator[None]:
+        """Hold the letter (unacknowledged, so no one else reads it); acknowledged when the block succeeds."""
+        with self._reading(queue) as channel:
+            for method, candidate in self._read(channel, queue):
+                if candidate.ref == letter.ref:
+                    yield
+                    channel.basic_ack(method.delivery_tag)
+                    return
+        raise DeadLetterGone(letter.ref)
+
+    def requeue_dead_letter(self, queue: str, letter: DeadLetter, message: Message[Any]) -> Message[Any]:
+        with self._taking(queue, letter):
+            sent = self.enqueue(message)
+        return sent
+
+    def discard_dead_letter(self, queue: str, letter: DeadLetter) -> None:
+        with self._taking(queue, letter):
+            pass
+
+    def purge_dead_letters(self, queue: str) -> tuple[int, list[DeadLetter]]:
+        """One `queue.purge` of `<queue>.XQ`; the letters read just before name the job records to drop."""
+        letters = self.oldest_dead_letters(queue, MAX_LETTERS_READ)
+        purged = int(self.channel.queue_purge(xq_name(queue)).method.message_count)
+        return purged, letters
+
+    def prune_dead_letters(self, queue: str, before_ms: float) -> int:
+        """RabbitMQ expires dead letters itself (the `.XQ` queue's `x-message-ttl`): nothing to do here."""
+        return 0

@@ -30,6 +30,7 @@ from typing import Any, TypeGuard
 import orjson
 from sqlalchemy import String
 
+from brokers.lanes import lane_of
 from db.models import JobRecord
 from errors import InvalidInput
 
@@ -110,16 +111,8 @@ def check_record(record: dict[str, Any]) -> Checked:
 
 
 def lane_for(priority: Any) -> int:
-    """The lane a message with this priority runs in (as `brokers.lanes.lane_of`: rounded half up, clamped)."""
-    if isinstance(priority, bool):
-        return NORMAL
-    try:
-        value = float(priority)
-    except (TypeError, ValueError, OverflowError):
-        return NORMAL
-    if math.isnan(value):
-        return NORMAL
-    return math.floor(min(max(value, float(PRIORITY_MIN)), float(PRIORITY_MAX)) + 0.5)
+    """The lane a message with this priority runs in: the broker's own rule (rounded half up, clamped)."""
+    return lane_of(priority)
 
 
 def storable(value: Any) -> Any:

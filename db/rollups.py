@@ -26,11 +26,12 @@ SQLite (the embedded demo) keeps UTC calendars for everyone: same buckets as a U
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import BindParameter, Connection, Date, DateTime, bindparam, text
+from sqlalchemy import BindParameter, Connection, Date, DateTime, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import String
 
@@ -68,11 +69,12 @@ _ZONES = """zones AS (
 
 _BOUNDS_PG = "WITH {zones} SELECT min(first), max(last) FROM zones"
 
-_UPSERT_PG = """
-WITH {zones},
+#: The events' sums per bucket, publisher and ad unit, each publisher in its own calendar. Rows are
+#: grouped by the bucket's local start (a `timestamp`: cheaper per row than a `timestamptz`), turned
+#: into the UTC instant once per group.
+_AGG_ZONES_PG = """{zones},
 agg AS (
-    SELECT date_trunc('{unit}', e.ts AT TIME ZONE {row_calendar}) AT TIME ZONE {row_calendar} AS bucket,
-        z.tz, e.publisher_id, e.ad_unit_id,
+    SELECT date_trunc('{unit}', e.ts AT TIME ZONE {row_calendar}) AS local_bucket, z.tz, e.publisher_id, e.ad_unit_id,
         sum(e.ad_requests) AS ad_requests, sum(e.impressions) AS impressions,
         sum(e.clicks) AS clicks, sum(e.revenue) AS revenue
     FROM ad_events AS e
@@ -80,11 +82,27 @@ agg AS (
     JOIN zones AS z ON z.tz = coalesce(p.timezone, 'UTC')
     WHERE e.ts >= :lo AND e.ts < :hi AND e.ts >= z.first AND e.ts < z.last {filters}
     GROUP BY 1, z.tz, e.publisher_id, e.ad_unit_id
-),
+)"""
+
+#: The same when every publisher the statement may meet shares one calendar (`:zone`; the common
+#: all-UTC deployment): no join with `publishers`, one constant zone for every row.
+_AGG_ONE_ZONE_PG = """agg AS (
+    SELECT date_trunc('{unit}', e.ts AT TIME ZONE {row_calendar}) AS local_bucket, CAST(:zone AS text) AS tz,
+        e.publisher_id, e.ad_unit_id,
+        sum(e.ad_requests) AS ad_requests, sum(e.impressions) AS impressions,
+        sum(e.clicks) AS clicks, sum(e.revenue) AS revenue
+    FROM ad_events AS e
+    WHERE e.ts >= :lo AND e.ts < :hi {filters}
+    GROUP BY 1, e.publisher_id, e.ad_unit_id
+)"""
+
+_UPSERT_PG = """
+WITH {agg},
 written AS (
     INSERT INTO analytics_rollups (granularity, bucket_start, publisher_id, ad_unit_id,
         ad_requests, impressions, clicks, revenue, ctr, fill_rate, ecpm, updated_at)
-    SELECT '{granularity}', bucket, publisher_id, ad_unit_id, ad_requests, impressions, clicks, revenue,
+    SELECT '{granularity}', local_bucket AT TIME ZONE {bucket_calendar}, publisher_id, ad_unit_id,
+        ad_requests, impressions, clicks, revenue,
         clicks::float8 / nullif(impressions, 0),
         impressions::float8 / nullif(ad_requests, 0),
         revenue::float8 * 1000 / nullif(impressions, 0),
@@ -110,7 +128,7 @@ SELECT count(*) FROM written
 _FRESHNESS_PG = """,
 fresh AS (
     INSERT INTO rollup_freshness (publisher_id, day, refreshed_at)
-    SELECT DISTINCT publisher_id, CAST(bucket AT TIME ZONE tz AS date), CURRENT_TIMESTAMP FROM agg
+    SELECT DISTINCT publisher_id, CAST(local_bucket AS date), CURRENT_TIMESTAMP FROM agg
     ON CONFLICT (publisher_id, day) DO UPDATE SET refreshed_at = excluded.refreshed_at
 )"""
 
@@ -118,20 +136,26 @@ _FILTER_PUBLISHERS_PG = " AND e.publisher_id = ANY(:publisher_ids)"
 _FILTER_TIMEZONES_PG = " AND coalesce(p.timezone, 'UTC') = ANY(:timezones)"
 
 
-def _pg_zones(granularity: str, ends: str) -> str:
+#: The calendars a statement may meet: every registered publisher's (or the named publishers')
+#: zone, and UTC for publishers without a row. One zone: the one-zone statement applies.
+ZONE_SET_PG = {
+    False: _ZONE_NAMES,
+    True: "SELECT DISTINCT coalesce(p.timezone, 'UTC') AS tz"
+    " FROM unnest(CAST(:publisher_ids AS text[])) AS named(id) LEFT JOIN publishers AS p ON p.id = named.id",
+}
+_ONE_ZONE_NAME = "SELECT CAST(:zone AS text) AS tz"
+
+
+def _pg_zones(granularity: str, ends: str, zone_names: str = _ZONE_NAMES) -> str:
     calendar = "'UTC'" if granularity == "hour" else "tz"
-    return _ZONES.format(
-        unit=granularity, calendar=calendar, step=_STEP[granularity], ends=ends, zone_names=_ZONE_NAMES
-    )
+    return _ZONES.format(unit=granularity, calendar=calendar, step=_STEP[granularity], ends=ends, zone_names=zone_names)
 
 
-def _pg_upsert(granularity: str, ends: str, filters: str) -> str:
+def _pg_upsert(granularity: str, agg: str) -> str:
     return _UPSERT_PG.format(
-        zones=_pg_zones(granularity, ends),
-        unit=granularity,
-        row_calendar="'UTC'" if granularity == "hour" else "z.tz",
-        filters=filters,
+        agg=agg,
         granularity=granularity,
+        bucket_calendar="'UTC'" if granularity == "hour" else "tz",
         freshness=_FRESHNESS_PG if granularity == "day" else "",
     )
 
@@ -144,7 +168,15 @@ _FILTERS = {
 }
 #: Every PostgreSQL statement, made once: (granularity, by local dates, by publishers, by zones).
 UPSERTS_PG = {
-    (granularity, by_dates, *key): _pg_upsert(granularity, _ENDS_DATES if by_dates else _ENDS_INSTANTS, filters)
+    (granularity, by_dates, *key): _pg_upsert(
+        granularity,
+        _AGG_ZONES_PG.format(
+            zones=_pg_zones(granularity, _ENDS_DATES if by_dates else _ENDS_INSTANTS),
+            unit=granularity,
+            row_calendar="'UTC'" if granularity == "hour" else "z.tz",
+            filters=filters,
+        ),
+    )
     for granularity in GRANULARITIES
     for by_dates in (False, True)
     for key, filters in _FILTERS.items()
@@ -152,6 +184,26 @@ UPSERTS_PG = {
 BOUNDS_PG = {
     (granularity, by_dates): _BOUNDS_PG.format(
         zones=_pg_zones(granularity, _ENDS_DATES if by_dates else _ENDS_INSTANTS)
+    )
+    for granularity in GRANULARITIES
+    for by_dates in (False, True)
+}
+#: The one-zone statements: (granularity, by publishers); [:lo, :hi) is the window in `:zone`'s calendar.
+UPSERTS_ONE_ZONE_PG = {
+    (granularity, by_publishers): _pg_upsert(
+        granularity,
+        _AGG_ONE_ZONE_PG.format(
+            unit=granularity,
+            row_calendar="'UTC'" if granularity == "hour" else ":zone",
+            filters=_FILTER_PUBLISHERS_PG if by_publishers else "",
+        ),
+    )
+    for granularity in GRANULARITIES
+    for by_publishers in (False, True)
+}
+BOUNDS_ONE_ZONE_PG = {
+    (granularity, by_dates): _BOUNDS_PG.format(
+        zones=_pg_zones(granularity, _ENDS_DATES if by_dates else _ENDS_INSTANTS, _ONE_ZONE_NAME)
     )
     for granularity in GRANULARITIES
     for by_dates in (False, True)
@@ -333,6 +385,11 @@ def _aggregate(
     return _aggregate_sqlite(connection, granularity, by_dates, key, params)
 
 
+def _statement(sql: str, types: dict[str, BindParameter[Any]]) -> TextClause:
+    """`sql` as a text clause with the types of the parameters it names."""
+    return text(sql).bindparams(*(param for name, param in types.items() if re.search(rf":{name}\b", sql)))
+
+
 def _aggregate_pg(
     connection: Connection,
     granularity: Granularity,
@@ -340,20 +397,25 @@ def _aggregate_pg(
     key: tuple[bool, bool],
     params: dict[str, object],
 ) -> int:
-    window: dict[str, BindParameter[Any]] = {}
-    for name in ("start", "end", "first_day", "last_day"):
-        if name in params:
-            window[name] = bindparam(name, type_=Date() if name.endswith("_day") else DateTime(timezone=True))
-    lo, hi = connection.execute(text(BOUNDS_PG[(granularity, by_dates)]).bindparams(*window.values()), params).one()
+    types: dict[str, BindParameter[Any]] = {
+        name: bindparam(name, type_=Date() if name.endswith("_day") else DateTime(timezone=True))
+        for name in ("start", "end", "first_day", "last_day", "lo", "hi")
+    }
+    types.update({name: bindparam(name, type_=ARRAY(String())) for name in ("publisher_ids", "timezones")})
+    by_publishers, by_zones = key
+    zones = connection.execute(_statement(ZONE_SET_PG[by_publishers], types), params).scalars().all()
+    if len(zones) == 1:
+        # One calendar for every publisher the statement may meet: no per-row join with `publishers`.
+        zone = zones[0]
+        if by_zones and zone not in params["timezones"]:  # type: ignore[operator]
+            return 0
+        bounds, upsert = BOUNDS_ONE_ZONE_PG[(granularity, by_dates)], UPSERTS_ONE_ZONE_PG[(granularity, by_publishers)]
+        params = {**params, "zone": zone}
+    else:
+        bounds, upsert = BOUNDS_PG[(granularity, by_dates)], UPSERTS_PG[(granularity, by_dates, *key)]
+    lo, hi = connection.execute(_statement(bounds, types), params).one()
     connection.execute(text(SET_WORK_MEM))
-    lists = [bindparam(name, type_=ARRAY(String())) for name in ("publisher_ids", "timezones") if name in params]
-    statement = text(UPSERTS_PG[(granularity, by_dates, *key)]).bindparams(
-        *window.values(),
-        bindparam("lo", type_=DateTime(timezone=True)),
-        bindparam("hi", type_=DateTime(timezone=True)),
-        *lists,
-    )
-    return int(connection.execute(statement, {**params, "lo": lo, "hi": hi}).scalar_one())
+    return int(connection.execute(_statement(upsert, types), {**params, "lo": lo, "hi": hi}).scalar_one())
 
 
 def _aggregate_sqlite(

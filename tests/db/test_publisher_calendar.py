@@ -108,6 +108,23 @@ def test_rollups_follow_each_publishers_calendar_across_both_dst_changes(events,
     pd.testing.assert_frame_equal(actual, expected, check_dtype=False, rtol=1e-9)
 
 
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+def test_one_publisher_at_a_time_takes_the_one_zone_statement_and_matches_the_same_figures(events, granularity):
+    # When each publisher is aggregated alone (every statement meets one calendar: New York, UTC or Tokyo)
+    with get_engine().begin() as connection:
+        for first, days in SPANS:
+            for publisher in ZONES:
+                aggregate_window(connection, granularity, first, first + timedelta(days=days), [publisher])
+        # and a zone filter that leaves out the only zone met writes nothing
+        first = SPANS[0][0]
+        day_after = first + timedelta(days=1)
+        assert aggregate_window(connection, granularity, first, day_after, ["pub-ny"], timezones=["UTC"]) == 0
+
+    # Then the rows equal pandas over the raw rows in each publisher's calendar
+    expected = expected_local_rollups(events, granularity)
+    pd.testing.assert_frame_equal(stored_rollups(granularity), expected, check_dtype=False, rtol=1e-9)
+
+
 def test_a_new_york_day_is_five_to_five_utc_in_winter_four_to_four_in_summer_and_dst_days_have_23_or_25_hours(
     events,
 ):

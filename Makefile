@@ -40,7 +40,7 @@ test: $(STAMP) browser
 test-unit: $(STAMP)
 	$(BIN)/pytest --confcutdir=tests/unit tests/unit
 
-MYPY_PATHS := settings.py schedules.py errors actors api brokers control db jobsctl middleware observability pipelines \
+MYPY_PATHS := settings schedules.py errors core runtime telemetry wiring actors api brokers control db jobsctl middleware observability pipelines \
 	reporting scheduling
 
 mypy: $(STAMP)

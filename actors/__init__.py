@@ -10,9 +10,9 @@ import sys
 
 import dramatiq
 
-from actors._broker import BrokerUnavailable, build_broker, ensure_reachable, running_as_service
-from actors._sentry import init_sentry
 from settings import SettingsError, get_settings
+from wiring.broker import BrokerUnavailable, build_broker, ensure_reachable, running_as_service
+from wiring.sentry import init_sentry
 
 try:
     _settings = get_settings()
@@ -42,13 +42,13 @@ from actors import (  # noqa: E402  (each module registers its actors on the bro
     late_events,
     metrics,
     monitor,
-    pipeline_steps,
     reports,
 )
 
 # isort: split
-# Last: the schedules table sends the actors above.
+# Last: the pipelines' step actor and the schedules table send the actors above.
 from actors import scheduler  # noqa: E402
+from pipelines import steps  # noqa: E402, F401
 
 __all__ = [
     "aggregation",
@@ -60,7 +60,6 @@ __all__ = [
     "late_events",
     "metrics",
     "monitor",
-    "pipeline_steps",
     "reports",
     "scheduler",
 ]

@@ -181,7 +181,7 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
         message = self.message_with_options(args=args, kwargs=kwargs, **options)
         key = message.options.get("dedupe_key")
         if key:
-            from control import flags
+            from runtime import flags
 
             holder = flags.claim(self.queue_name, key, message.message_id)
             if holder is not None:

@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from actors._base import InvalidPayload, JobPayload, PermanentJobError, job_actor
 from actors.progress import report_progress
-from db import exports
+from db import export_files
 from db.engine import get_engine
-from db.exports import ExportFormat, ExportGranularity, ExportSpec
+from db.export_files import ExportFormat, ExportGranularity, ExportSpec
 from db.publishers import publisher_known
 
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -143,36 +143,36 @@ def export_data(request: ExportRequest) -> dict[str, Any]:
     message = CurrentMessage.get_current_message()
     job_id = message.message_id if message else None
     with engine.begin() as connection:
-        created = exports.create_export(connection, request.export_id, spec, job_id)
-        existing = exports.get_export(connection, request.export_id)
+        created = export_files.create_export(connection, request.export_id, spec, job_id)
+        existing = export_files.get_export(connection, request.export_id)
         if not created:
             if not _may_write(existing, job_id, message.options.get("retry_of") if message else None):
                 raise ExportIdTaken(request.export_id)
             if existing["job_id"] != job_id:
-                exports.set_job(connection, request.export_id, job_id)  # the retry now owns the export
-        if existing["status"] == "completed" and exports.downloadable_path(existing["file_path"]):
+                export_files.set_job(connection, request.export_id, job_id)  # the retry now owns the export
+        if existing["status"] == "completed" and export_files.downloadable_path(existing["file_path"]):
             return {"export_id": request.export_id, "rows": existing["row_count"], "skipped": "already completed"}
         unknown = not publisher_known(connection, request.publisher_id)
         if unknown:
-            exports.set_status(
+            export_files.set_status(
                 connection, request.export_id, "failed", error=f"unknown publisher {request.publisher_id!r}"
             )
         else:
-            exports.set_status(connection, request.export_id, "processing", error=None)
+            export_files.set_status(connection, request.export_id, "processing", error=None)
     if unknown:
         raise PermanentJobError(f"export_data: unknown publisher {request.publisher_id!r}")
     try:
-        path = exports.export_path(request.export_id, request.format)
+        path = export_files.export_path(request.export_id, request.format)
         with engine.connect() as connection, connection.begin():
-            total = exports.count_rows(connection, spec)
-            written = exports.write_export(connection, spec, path, progress=_Progress(total))
+            total = export_files.count_rows(connection, spec)
+            written = export_files.write_export(connection, spec, path, progress=_Progress(total))
     except Exception as error:
         with engine.begin() as connection:
             status = "failed" if _final_attempt() or isinstance(error, PermanentJobError) else "pending"
-            exports.set_status(connection, request.export_id, status, error=f"{type(error).__name__}: {error}")
+            export_files.set_status(connection, request.export_id, status, error=f"{type(error).__name__}: {error}")
         raise
     with engine.begin() as connection:
-        exports.set_status(
+        export_files.set_status(
             connection,
             request.export_id,
             "completed",

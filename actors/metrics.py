@@ -2,7 +2,7 @@
 
 A job covers every publisher with events in the period (registered or not), or the ones it
 names (`publisher_id`, or a chunk in `publisher_ids`), optionally only those whose calendar is
-one of `timezones`. A day is each publisher's local day (`db.metrics`).
+one of `timezones`. A day is each publisher's local day (`db.publisher_metrics`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pydantic import Field, field_validator, model_validator
 
 from actors._base import JobPayload, PermanentJobError, job_actor
 from actors.aggregation import MAX_PUBLISHERS_PER_JOB
-from db import metrics
+from db import publisher_metrics
 from db.engine import get_engine
-from db.metrics import MetricType
+from db.publisher_metrics import MetricType
 from db.publishers import unknown_publishers, validate_timezone
 
 
@@ -43,14 +43,14 @@ class MetricsRequest(JobPayload):
     @field_validator("period")
     @classmethod
     def _period(cls, value: str) -> str:
-        metrics.parse_period(value)
+        publisher_metrics.parse_period(value)
         return value
 
 
 @job_actor(queue="metrics-calculation", payload=MetricsRequest)
 def calculate_metrics(request: MetricsRequest) -> dict[str, Any]:
     publishers = [request.publisher_id] if request.publisher_id is not None else request.publisher_ids
-    _, start, end = metrics.parse_period(request.period)
+    _, start, end = publisher_metrics.parse_period(request.period)
     with get_engine().begin() as connection:
         if publishers:
             # Registered, or with events within a day of the period (local days of any zone).
@@ -58,7 +58,7 @@ def calculate_metrics(request: MetricsRequest) -> dict[str, Any]:
             if unknown:
                 names = ", ".join(map(repr, unknown[:10]))
                 raise PermanentJobError(f"calculate_metrics: unknown publisher {names}")
-        written = metrics.compute_metrics(
+        written = publisher_metrics.compute_metrics(
             connection,
             request.metric_type,
             request.period,

@@ -10,12 +10,12 @@ from dramatiq.middleware import CurrentMessage
 from pydantic import Field, field_validator
 
 from actors._base import JobError, JobPayload, PermanentJobError, job_actor
+from core.file_writes import UnsafePath
 from db import reports
 from db.engine import get_engine
 from db.publishers import publisher_known
 from reporting import mail, render
 from reporting.figures import ReportType, compute_report, period_of
-from reporting.file_writes import UnsafePath
 from settings import get_settings
 
 _EMAIL = r"^[^@\s,;<>]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,}$"

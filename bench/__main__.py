@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import aggregation, anchors, exports, latency, priority, rate_limit, scaling, store_queries, throughput
+from bench import aggregation, anchors, export_speed, latency, priority, rate_limit, scaling, store_queries, throughput
 from bench import daily_pipeline as daily_pipeline_bench
 from bench import ingest as ingest_bench
 from bench import late_events as late_events_bench
@@ -391,12 +391,12 @@ def _export_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for size in EXPORT_ROWS:
         making = time.monotonic()
-        exports.seed(size)
+        export_speed.seed(size)
         _MADE.append(time.monotonic() - making)
         anchor_runs, our_runs = [], []
         for _ in range(RUNS):
-            anchor_runs.append(exports.anchor(env))
-            our_runs.append(exports.ours("copy", "csv", env))
+            anchor_runs.append(export_speed.anchor(env))
+            our_runs.append(export_speed.ours("copy", "csv", env))
             assert our_runs[-1].rows == anchor_runs[-1].rows == size, (our_runs[-1], anchor_runs[-1])
         ratios = [o.rows_per_s / a.rows_per_s for o, a in zip(our_runs, anchor_runs, strict=True)]
         peaks = [o.peak_mb for o in our_runs]
@@ -425,7 +425,7 @@ def _export_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
         )
         if size == EXPORT_ROWS[0]:
             for method, fmt in (("copy", "jsonl"), ("copy", "json"), ("pandas", "csv")):
-                run = exports.ours(method, fmt, env)
+                run = export_speed.ours(method, fmt, env)
                 anchor_rate = statistics.median([a.rows_per_s for a in anchor_runs])
                 rows.append(
                     (

@@ -115,8 +115,8 @@ def ours(day: date, timeout: float = 1800.0) -> tuple[float, int]:
     """The whole daily pipeline with the workers up, from empty rollups; (seconds, aggregation jobs)."""
     from db import pipelines as runs
     from db.engine import get_engine
-    from db.store_buffer import get_buffer
     from pipelines.daily import start_daily_pipeline
+    from runtime.store_buffer import get_buffer
 
     _clear(day)
     started = time.perf_counter()

@@ -36,7 +36,7 @@ def run_once(redis_url: str, env: dict[str, str], low_jobs: int = 1000) -> Prior
     from bench.full_app import short_job
     from brokers.priority_redis import lane_key
     from db.engine import get_engine
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     client = redis.Redis.from_url(redis_url)
     client.flushdb()

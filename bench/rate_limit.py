@@ -31,7 +31,7 @@ class RateRun:
 def run_once(redis_url: str, env: dict[str, str]) -> RateRun:
     from bench.full_app import noop
     from db.engine import get_engine
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     client = redis.Redis.from_url(redis_url)
     client.flushdb()

@@ -76,7 +76,7 @@ def _enqueue(variant: str, jobs: int, env: dict[str, str]) -> float:
         f"for i in range({jobs}): noop.send(n=i)\n"
         "elapsed = time.perf_counter() - t\n"
         "try:\n"
-        "    from db.store_buffer import get_buffer\n"
+        "    from runtime.store_buffer import get_buffer\n"
         "    get_buffer().flush(timeout=120)\n"
         "except ImportError:\n"
         "    pass\n"
@@ -92,7 +92,7 @@ def bulk_enqueue_rate(jobs: int, redis_url: str, env: dict[str, str]) -> float:
     code = (
         "import time\n"
         "from bench.full_app import noop\n"
-        "from db.store_buffer import get_buffer\n"
+        "from runtime.store_buffer import get_buffer\n"
         f"payloads = [{{'n': i}} for i in range({jobs})]\n"
         "t = time.perf_counter()\n"
         "noop.send_many(payloads)\n"

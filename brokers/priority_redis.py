@@ -70,12 +70,12 @@ from dramatiq.errors import ConnectionClosed, DecodeError
 
 from brokers.acks import AckBatcher
 from brokers.dramatiq_fork import load_dispatch_script
-from brokers.lanes import LANES, NORMAL, lane_key, lane_of
 from brokers.message_checks import delivery_problem, shape_problem
 from brokers.redis_operations import RedisOperations
 from brokers.retry_fit import fit_retry
 from brokers.signals import QuickSignals
 from brokers.wakeups import Wakeups, wake_channel
+from core.lanes import LANES, NORMAL, lane_key, lane_of
 from errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -465,7 +465,7 @@ def _record_dead_letter(
     wrong), else under its Redis id, as the dead-letter listing looks them up. Its queue is
     the queue it was read from, never the one it names."""
     from db import jobstore
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     queue = queue_name[: -len(".DQ")] if queue_name.endswith(".DQ") else queue_name
     event: dict[str, Any] = {

@@ -28,8 +28,8 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.common import dq_name, xq_name
 from dramatiq.errors import DecodeError
 
-from brokers.lanes import LANES, lane_of
 from brokers.operations import BrokerOperationUnsupported, DeadLetter, DeadLetterGone, Drained, QueueDepths
+from core.lanes import LANES, lane_of
 
 #: Letters a listing reads at most (a queue is read in order: newest first means reading them all).
 MAX_LETTERS_READ = 10_000

@@ -16,8 +16,8 @@ from typing import Any
 from dramatiq import Message
 from dramatiq.errors import DecodeError
 
-from brokers.lanes import LANES, lane_key
 from brokers.operations import DEAD, DELAYED, WAITING, DeadLetter, DeadLetterGone, Drained, QueueDepths
+from core.lanes import LANES, lane_key
 
 #: Letters read per Redis round trip when scanning or pruning.
 BATCH = 200

@@ -26,8 +26,8 @@ from brokers.message_checks import shape_problem
 from brokers.operations import DeadLetter, DeadLetterGone
 from db.engine import get_engine
 from db.models import JobRecord
-from db.store_buffer import get_buffer
 from errors import NotFound
+from runtime.store_buffer import get_buffer
 from settings import get_settings
 
 #: Message options a requeued job does not inherit: they describe the dead attempt or its broker copy.

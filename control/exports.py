@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from db import exports
+from db import export_files
 from db.engine import get_engine
 
 
@@ -22,13 +22,13 @@ def start(fields: dict[str, Any]) -> dict[str, Any]:
     request = validate_payload("export_data", ExportRequest, (), fields)
     message = export_data.message_with_options(kwargs=request.model_dump(mode="json"))
     with get_engine().begin() as connection:
-        if not exports.create_export(connection, request.export_id, request.spec(), job_id=message.message_id):
+        if not export_files.create_export(connection, request.export_id, request.spec(), job_id=message.message_id):
             raise ExportIdTaken(request.export_id)
     try:
         export_data.broker.enqueue(message)
     except Exception as error:
         with get_engine().begin() as connection:
-            exports.set_status(connection, request.export_id, "failed", error=f"could not enqueue: {error}")
+            export_files.set_status(connection, request.export_id, "failed", error=f"could not enqueue: {error}")
         raise
     return {"exportId": request.export_id, "status": "pending", "jobId": message.message_id}
 
@@ -38,15 +38,15 @@ def find(export_id: str) -> dict[str, Any]:
     try:
         export_id = str(uuid.UUID(export_id))
     except ValueError:
-        raise exports.ExportNotFound(f"no export {export_id!r}") from None
+        raise export_files.ExportNotFound(f"no export {export_id!r}") from None
     with get_engine().connect() as connection:
-        return exports.get_export(connection, export_id)
+        return export_files.get_export(connection, export_id)
 
 
 def describe(export_id: str) -> dict[str, Any]:
-    return exports.describe(find(export_id))
+    return export_files.describe(find(export_id))
 
 
 def recent(limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     with get_engine().connect() as connection:
-        return [exports.describe(row) for row in exports.list_exports(connection, limit, offset)]
+        return [export_files.describe(row) for row in export_files.list_exports(connection, limit, offset)]

@@ -23,8 +23,8 @@ from brokers.operations import DEAD, BrokerOperationUnsupported
 from db import jobstore
 from db.engine import get_engine
 from db.models import JobRecord
-from db.store_buffer import get_buffer
 from observability import queue_state
+from runtime.store_buffer import get_buffer
 
 logger = logging.getLogger(__name__)
 

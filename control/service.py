@@ -16,13 +16,14 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 
-from control import dead_letters, flags
+from control import dead_letters
 from db import jobstore
 from db.engine import get_engine, read_connection
 from db.models import JobRecord
-from db.store_buffer import get_buffer
 from errors import Conflict, InvalidInput, NotFound
 from observability import queue_state
+from runtime import flags
+from runtime.store_buffer import get_buffer
 
 #: A cancel that reached a worker's prefetch waits this long, so every worker has seen it.
 CANCEL_PROPAGATION_SECONDS = 0.3

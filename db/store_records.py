@@ -30,7 +30,7 @@ from typing import Any, TypeGuard
 import orjson
 from sqlalchemy import String
 
-from brokers.lanes import lane_of
+from core.lanes import lane_of
 from db.models import JobRecord
 from errors import InvalidInput
 

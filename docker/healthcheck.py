@@ -14,15 +14,15 @@ import urllib.request
 
 
 def worker(*args: str) -> bool:
-    from observability import heartbeats
+    from runtime import heartbeats
 
     host = socket.gethostname()
     return any(entry.get("host") == host for entry in heartbeats.alive())
 
 
 def beat(*args: str) -> bool:
-    from actors._broker import build_broker, ensure_reachable
     from settings import get_settings
+    from wiring.broker import build_broker, ensure_reachable
 
     settings = get_settings()
     ensure_reachable(build_broker(settings), settings.effective_broker_url)  # raises when it does not answer

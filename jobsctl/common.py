@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.scrub import redact_url
 from errors import EXIT_FAILED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
 from errors.drivers import as_jobs_error
-from observability.scrub import redact_url
 
 #: Exit codes scripts can rely on (`errors`: 0 done, 1 failed, 2 refused input, 3 not found, 4 a server away).
 OK, FAILED, INVALID, NOT_FOUND, UNAVAILABLE = EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNAVAILABLE

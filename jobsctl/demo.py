@@ -74,7 +74,7 @@ def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None
         publishers = [row[0] for row in connection.execute(text("SELECT id FROM publishers ORDER BY id"))]
 
     from actors.aggregation import aggregate_analytics
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     started = time.monotonic()
     # One statement for all publishers per granularity: a fifth of the cost of one per publisher,
@@ -258,7 +258,7 @@ def _stop_worker(worker: Any) -> None:
             worker.kill()
     else:
         worker.stop()
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     get_buffer().flush()
 

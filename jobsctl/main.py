@@ -112,7 +112,7 @@ def send(
     if job_id is not None:
         options["job_id"] = job_id
     message = target.send_with_options(kwargs=payload, delay=delay, **options)
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     get_buffer().flush()
     result = {"jobId": message.message_id, "queueName": target.queue_name, "jobName": actor}

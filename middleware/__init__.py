@@ -1,1 +1,1 @@
-"""Our Dramatiq middleware, one concern per module; `actors._broker` lists them in order."""
+"""Our Dramatiq middleware, one concern per module; `wiring.broker` lists them in order."""

@@ -17,7 +17,7 @@ import dramatiq
 from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
 
-from observability import sentry_events
+from telemetry import sentry_events
 
 
 class FinalFailureReports(Middleware):

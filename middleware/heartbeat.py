@@ -1,4 +1,4 @@
-"""Announces each worker process in Redis while it runs (`observability/heartbeats.py`).
+"""Announces each worker process in Redis while it runs (`runtime/heartbeats.py`).
 
 Hooks: `after_worker_boot` starts the heartbeat thread, `before_worker_shutdown` stops it
 and removes the worker at once, so `/health` sees a stopped worker leave without waiting
@@ -11,7 +11,7 @@ import dramatiq
 from dramatiq import Middleware
 from dramatiq.broker import Broker
 
-from observability.heartbeats import Heartbeat
+from runtime.heartbeats import Heartbeat
 from settings import get_settings
 
 

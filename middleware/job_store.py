@@ -22,8 +22,8 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.message import Message
 
 from db import jobstore
-from db.store_buffer import StoreBuffer, get_buffer
 from middleware.bounded_retries import retry_refusal
+from runtime.store_buffer import StoreBuffer, get_buffer
 
 #: Longest error text kept per job.
 MAX_ERROR = 2000

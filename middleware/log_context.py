@@ -13,8 +13,8 @@ from typing import Any
 from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
 
-from observability import logs
-from observability.naming import canonical_queue
+from core.naming import canonical_queue
+from telemetry import logs
 
 
 class LogContext(Middleware):

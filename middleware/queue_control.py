@@ -1,7 +1,7 @@
 """Pause and cancel on every worker, and dedupe keys released when their job ends.
 
 A thread per worker process reads the paused queues and the cancelled job ids
-(`control.flags`) four times a second. A paused queue's consumer stops fetching
+(`runtime.flags`) four times a second. A paused queue's consumer stops fetching
 (Dramatiq's own consumer pause); a job it had already fetched is put back with a delay
 instead of starting. Delayed jobs keep moving to their queue while it is paused and wait
 there for the resume. A cancelled job that a worker had already fetched is skipped and
@@ -21,9 +21,9 @@ from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import SkipMessage
 
-from control import flags
+from core.naming import canonical_queue
 from middleware.holds import hold
-from observability.naming import canonical_queue
+from runtime import flags
 
 logger = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiterBackend, WindowRateLimiter
 
+from core.naming import canonical_queue
 from middleware.holds import hold
 from observability.metrics import record_rate_limit_hold
-from observability.naming import canonical_queue
 from settings import get_settings
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from dramatiq.broker import Broker
 from dramatiq.worker import _WorkQueueItem
 
 from brokers.priority_redis import lane_of
-from observability.naming import canonical_queue
+from core.naming import canonical_queue
 from settings import get_settings
 
 

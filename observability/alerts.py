@@ -21,13 +21,15 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from observability import _redis, heartbeats, metrics, queue_state
-from observability.scrub import scrub, url_origin
+from core import redis_client
+from core.scrub import scrub, url_origin
+from observability import metrics, queue_state
+from runtime import heartbeats
 from settings import QUEUE_NAMES, Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-FIRING_KEY = _redis.PREFIX + "alerts:firing"
+FIRING_KEY = redis_client.PREFIX + "alerts:firing"
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def _schedule_alerts(settings: Settings, now: float) -> list[Alert]:
     from scheduling import state
 
     alerts = []
-    raw = _redis.client().get(state.PREFIX + "scheduler:last_tick")
+    raw = redis_client.client().get(state.PREFIX + "scheduler:last_tick")
     age = None if raw is None else now - float(raw)
     if age is None or age > settings.scheduler_max_age:
         message = (
@@ -141,7 +143,7 @@ def evaluate(settings: Settings | None = None, now: float | None = None) -> list
 
 def firing() -> dict[str, dict[str, Any]]:
     """Alerts firing now, by key."""
-    return {key.decode(): json.loads(raw) for key, raw in _redis.client().hgetall(FIRING_KEY).items()}
+    return {key.decode(): json.loads(raw) for key, raw in redis_client.client().hgetall(FIRING_KEY).items()}
 
 
 def run_monitor(settings: Settings | None = None, now: float | None = None) -> dict[str, list[str]]:
@@ -149,7 +151,7 @@ def run_monitor(settings: Settings | None = None, now: float | None = None) -> d
     settings = settings or get_settings()
     now = time.time() if now is None else now
     current = {alert.key: alert for alert in evaluate(settings, now)}
-    client = _redis.client()
+    client = redis_client.client()
     started, recovered = [], []
     for key, alert in current.items():
         record = {**asdict(alert), "since": datetime.fromtimestamp(now, UTC).isoformat()}
@@ -234,7 +236,7 @@ def run_forever() -> None:
     from croniter import croniter
 
     from control import dead_letters
-    from observability.logs import configure_logging
+    from telemetry.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings)

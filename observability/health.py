@@ -17,8 +17,10 @@ from typing import Any
 
 from sqlalchemy import text
 
-from observability import _redis, heartbeats, queue_state
-from observability.scrub import scrub_text
+from core import redis_client
+from core.scrub import scrub_text
+from observability import queue_state
+from runtime import heartbeats
 from settings import Settings, get_settings
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
@@ -48,10 +50,10 @@ def check_postgres() -> dict[str, Any]:
 
 
 def check_redis() -> dict[str, Any]:
-    _redis.client().ping()
+    redis_client.client().ping()
     broker = queue_state.broker()
     client = getattr(broker, "client", None)
-    if client is not None and client is not _redis.client():
+    if client is not None and client is not redis_client.client():
         client.ping()
     return {"status": HEALTHY}
 
@@ -88,7 +90,7 @@ def check_workers(settings: Settings) -> dict[str, Any]:
 def check_scheduler(settings: Settings) -> dict[str, Any]:
     from scheduling import state
 
-    raw = _redis.client().get(state.PREFIX + "scheduler:last_tick")
+    raw = redis_client.client().get(state.PREFIX + "scheduler:last_tick")
     if raw is None:
         return {"status": DEGRADED, "lastTick": None, "ageSeconds": None, "maxAgeSeconds": settings.scheduler_max_age}
     last = float(raw)

@@ -28,11 +28,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from observability import _redis
+from core import redis_client
 
 logger = logging.getLogger(__name__)
 
-KEY = _redis.PREFIX + "metrics:"
+KEY = redis_client.PREFIX + "metrics:"
 #: Upper bounds (seconds) of the job duration histogram; the last bucket is +Inf.
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 #: How long per-minute outcome counts are kept.
@@ -89,7 +89,7 @@ class MetricsBuffer:
         if not (jobs or duration or holds or minutes):
             return True
         try:
-            pipe = _redis.client().pipeline(transaction=False)
+            pipe = redis_client.client().pipeline(transaction=False)
             for field, count in jobs.items():
                 pipe.hincrby(KEY + "jobs", field, count)
             for field, amount in duration.items():
@@ -179,7 +179,7 @@ def outcomes_since(seconds: int) -> dict[str, dict[str, int]]:
     """{queue: {completed, dead, retried}} summed over the last `seconds` (whole minutes, at most two hours)."""
     now = int(time.time() // 60)
     minutes = range(now - max(1, seconds // 60) + 1, now + 1)
-    pipe = _redis.client().pipeline(transaction=False)
+    pipe = redis_client.client().pipeline(transaction=False)
     for minute in minutes:
         pipe.hgetall(f"{KEY}minute:{minute}")
     totals: dict[str, dict[str, int]] = {}
@@ -196,7 +196,7 @@ def throughput(minutes: int = 60) -> dict[str, list[dict[str, int]]]:
     minutes = max(1, min(minutes, MINUTE_TTL // 60))
     now = int(time.time() // 60)
     window = list(range(now - minutes + 1, now + 1))
-    pipe = _redis.client().pipeline(transaction=False)
+    pipe = redis_client.client().pipeline(transaction=False)
     for minute in window:
         pipe.hgetall(f"{KEY}minute:{minute}")
     series: dict[str, list[dict[str, int]]] = {}
@@ -212,7 +212,7 @@ def throughput(minutes: int = 60) -> dict[str, list[dict[str, int]]]:
 
 def job_totals() -> dict[tuple[str, str, str], int]:
     """Cluster-wide {(queue, actor, state): count} since the counters began."""
-    raw = _redis.client().hgetall(KEY + "jobs")
+    raw = redis_client.client().hgetall(KEY + "jobs")
     totals: dict[tuple[str, str, str], int] = {}
     for field, count in raw.items():
         queue, actor, state = field.decode().split("|")
@@ -247,7 +247,7 @@ def _guarded(source: str, build: Any) -> Iterator[Metric]:
 
 
 def _counter_families() -> Iterator[Metric]:
-    pipe = _redis.client().pipeline(transaction=False)
+    pipe = redis_client.client().pipeline(transaction=False)
     pipe.hgetall(KEY + "jobs")
     pipe.hgetall(KEY + "duration")
     pipe.hgetall(KEY + "holds")
@@ -315,7 +315,7 @@ def _queue_families() -> Iterator[Metric]:
 
 
 def _worker_families() -> Iterator[Metric]:
-    from observability import heartbeats
+    from runtime import heartbeats
     from scheduling import state
 
     workers = GaugeMetricFamily("adjobs_workers_alive", "Worker processes with a recent heartbeat")

@@ -14,7 +14,7 @@ from typing import Any
 
 from db import jobstore
 from db.engine import get_engine
-from db.store_buffer import get_buffer
+from runtime.store_buffer import get_buffer
 from settings import QUEUE_NAMES
 
 logger = logging.getLogger(__name__)

@@ -193,7 +193,7 @@ def enqueue_stage(
         return enqueue_stage(run_id, position + 1, params) if position + 1 < len(stages) else []
     stage = group(children)
     if position + 1 < len(stages):
-        from actors.pipeline_steps import advance_pipeline
+        from pipelines.steps import advance_pipeline
 
         stage.add_completion_callback(
             advance_pipeline.message_with_options(kwargs={"run_id": run_id, "stage": position + 1}, pipeline_id=run_id)

@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from core.csv_escape import escape_text_columns
+from core.file_writes import inside, replacing
 from db import copy_csv
-from reporting.csv_escape import escape_text_columns
 from reporting.figures import RATIOS, TOTALS
-from reporting.file_writes import inside, replacing
 from settings import get_settings
 
 _LABELS = {

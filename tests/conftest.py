@@ -65,7 +65,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if not _session:
         return
     from db.engine import dispose_engine
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     get_buffer().flush()  # the last test's records, before their database goes
     dispose_engine()
@@ -88,7 +88,7 @@ def clean_state(redis_client: redis.Redis) -> Iterator[None]:
     from sqlalchemy import text
 
     from db.engine import get_engine
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     get_buffer().flush()
     redis_client.flushdb()

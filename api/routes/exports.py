@@ -12,7 +12,7 @@ from api.envelope import ERRORS, Envelope, ok
 from api.errors import Conflict, NotFound, Unprocessable
 from api.schemas import ExportBody, unstorable
 from control import exports as export_control
-from db import exports
+from db import export_files
 
 router = APIRouter(tags=["exports"], dependencies=[Depends(require_read)], responses=ERRORS)
 
@@ -37,7 +37,7 @@ def list_exports(
 
 @router.get("/exports/{export_id}", response_model=Envelope, summary="An export's status")
 def get_export(export_id: str) -> Any:
-    return ok(exports.describe(export_control.find(export_id)))
+    return ok(export_files.describe(export_control.find(export_id)))
 
 
 @router.get(
@@ -50,7 +50,7 @@ def download(export_id: str) -> FileResponse:
     export = export_control.find(export_id)
     if export["status"] != "completed":
         raise Conflict(f"export {export['id']} is {export['status']}: its file is not ready")
-    path = exports.downloadable_path(export["file_path"])
+    path = export_files.downloadable_path(export["file_path"])
     if path is None:
         raise NotFound(f"export {export['id']}'s file is gone (removed by the temp_files cleanup)")
     return FileResponse(

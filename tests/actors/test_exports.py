@@ -18,10 +18,10 @@ import pytest
 from actors._base import InvalidPayload
 from actors.exports import ExportIdTaken, export_data
 from control import exports as export_control
-from db import exports
+from db import export_files
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
-from db.exports import ExportSpec, UnsafeExportPath
+from db.export_files import ExportSpec, UnsafeExportPath
 from db.rollups import upsert_rollups
 from tests.support import store
 from tests.support.analytics import event_frame, expected_rollups
@@ -48,7 +48,7 @@ def run_export(**kwargs: object) -> dict:
 
 def exported(export_id: str) -> dict:
     with get_engine().connect() as connection:
-        return exports.get_export(connection, export_id)
+        return export_files.get_export(connection, export_id)
 
 
 def read_back(path: str, fmt: str) -> pd.DataFrame:
@@ -84,7 +84,7 @@ def test_raw_events_with_filters_equal_pandas(events, worker, fmt):
     ]
     assert len(expected) > 100
     assert record["status"] == "completed" and record["row_count"] == len(expected)
-    assert Path(record["file_path"]).parent == exports.export_dir()
+    assert Path(record["file_path"]).parent == export_files.export_dir()
     assert record["bytes"] == Path(record["file_path"]).stat().st_size
 
     got = read_back(record["file_path"], fmt).sort_values(["ts", "ad_unit_id", "country", "device"])
@@ -128,7 +128,7 @@ def test_copy_and_pandas_paths_write_the_same_rows(events, fmt):
     with get_engine().connect() as connection:
         for method in ("copy", "pandas"):
             buffer = io.BytesIO()
-            writer = exports.stream_copy if method == "copy" else exports.stream_pandas
+            writer = export_files.stream_copy if method == "copy" else export_files.stream_pandas
             rows = writer(connection, spec, buffer)
             outputs[method] = (rows, buffer.getvalue())
     hourly = expected_rollups(events[events["publisher_id"] == PUBLISHER], "hour")
@@ -171,14 +171,14 @@ def test_a_redelivery_of_the_same_job_writes_the_same_file(events, worker):
     assert store.wait_for_state(message.message_id, "completed", "dead")["state"] == "completed"
     content = Path(exported(export_id)["file_path"]).read_bytes()
     with get_engine().begin() as connection:
-        exports.set_status(connection, export_id, "processing")
+        export_files.set_status(connection, export_id, "processing")
     # When the broker delivers the same message again
     export_data.broker.enqueue(message)
     # Then it completes again with the same file, and no temporary file is left
     record = wait_for_export(export_id, "completed")
     assert record["job_id"] == message.message_id
     assert Path(record["file_path"]).read_bytes() == content
-    assert not list(exports.export_dir().glob(f"{export_id}*.part"))
+    assert not list(export_files.export_dir().glob(f"{export_id}*.part"))
 
 
 def test_another_job_cannot_reuse_an_export_id(events, worker):
@@ -220,7 +220,7 @@ def test_an_export_is_never_written_through_a_planted_symlink(events, worker, tm
     export_id = str(uuid.uuid4())
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
-    final = exports.export_dir() / f"{export_id}.csv"
+    final = export_files.export_dir() / f"{export_id}.csv"
     for planted in (final.with_name(final.name + ".part"), final):
         os.symlink(victim, planted)
     # When the export runs
@@ -263,9 +263,9 @@ def test_bad_payloads_are_refused_at_send(payload, field):
 def test_file_names_cannot_leave_the_export_directory():
     for bad in ("../x", "/etc/passwd", "..", ""):
         with pytest.raises(UnsafeExportPath):
-            exports.export_path(bad, "csv")
-    assert exports.downloadable_path("/etc/passwd") is None
-    assert exports.downloadable_path(str(exports.export_dir() / ".." / "x.csv")) is None
+            export_files.export_path(bad, "csv")
+    assert export_files.downloadable_path("/etc/passwd") is None
+    assert export_files.downloadable_path(str(export_files.export_dir() / ".." / "x.csv")) is None
 
 
 @pytest.fixture
@@ -280,7 +280,7 @@ def hostile(events) -> None:
 def both_paths(spec: ExportSpec) -> dict[str, bytes]:
     outputs = {}
     with get_engine().connect() as connection:
-        for method, writer in (("copy", exports.stream_copy), ("pandas", exports.stream_pandas)):
+        for method, writer in (("copy", export_files.stream_copy), ("pandas", export_files.stream_pandas)):
             buffer = io.BytesIO()
             writer(connection, spec, buffer)
             outputs[method] = buffer.getvalue()

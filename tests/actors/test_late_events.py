@@ -114,7 +114,7 @@ def test_the_job_recomputes_stored_metrics_and_rewarms_cache_entries_of_touched_
 
 
 def _jobs_of(actor: str) -> list[str]:
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     get_buffer().flush()
     with get_engine().connect() as connection:

@@ -11,7 +11,7 @@ from actors._base import InvalidPayload
 from actors.metrics import calculate_metrics
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
-from db.metrics import read_metrics
+from db.publisher_metrics import read_metrics
 from tests.support import store
 from tests.support.analytics import event_frame
 

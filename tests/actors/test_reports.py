@@ -17,11 +17,11 @@ import pytest
 
 from actors._base import InvalidPayload
 from actors.reports import generate_report
+from core.file_writes import UnsafePath
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
 from db.reports import get_report
 from reporting import render
-from reporting.file_writes import UnsafePath
 from settings import get_settings, load_settings, use_settings
 from tests.support import store
 from tests.support.analytics import event_frame

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 
 from db.engine import get_engine
 from db.models import ApiToken
-from observability import heartbeats
+from runtime import heartbeats
 from tests.api.test_endpoints import API, QUEUE, data, failed_reply
 
 OVER_THE_LIMIT = b"x" * 2_000_001  # API_MAX_BODY_BYTES defaults to 2,000,000

@@ -31,7 +31,7 @@ def ledger_run() -> Iterator[str]:
 def store_states(run: str) -> dict[str, int]:
     """The job store's records of a run's jobs, by state."""
     from db.engine import get_engine
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     get_buffer().flush()
     with get_engine().connect() as connection:

@@ -162,7 +162,7 @@ def test_every_job_completes_when_one_of_two_worker_hosts_is_killed_halfway(clus
         [
             sys.executable,
             "-c",
-            "import actors\nfrom db.store_buffer import get_buffer\n"
+            "import actors\nfrom runtime.store_buffer import get_buffer\n"
             "from tests.chaos.scale_out_jobs import record_delivery\n"
             f"for n in range({JOBS}):\n    record_delivery.send(n=n, work_ms={WORK_MS})\n"
             "get_buffer().flush()\n",

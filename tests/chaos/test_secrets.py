@@ -184,9 +184,10 @@ _DATE_FIELDS = {
 
 MONITOR = """
 import logging
-from actors._sentry import init_sentry
-from observability import alerts, sentry_events
-from observability.logs import configure_logging
+from wiring.sentry import init_sentry
+from observability import alerts
+from telemetry import sentry_events
+from telemetry.logs import configure_logging
 from settings import get_settings
 configure_logging(get_settings(), level=logging.DEBUG)
 init_sentry(get_settings())

@@ -1,7 +1,7 @@
 """The behaviour tables: `any_broker` runs a test on Redis and again on RabbitMQ.
 
 On RabbitMQ the actors of this process are moved to a RabbitMQ broker built with the same
-middleware (`actors._broker.build_middleware`), `actors.broker` points at it for the services,
+middleware (`wiring.broker.build_middleware`), `actors.broker` points at it for the services,
 and worker processes get `BROKER_URL` through `case.env`; everything is put back afterwards.
 """
 
@@ -35,9 +35,9 @@ def any_broker(request: pytest.FixtureRequest) -> Iterator[BrokerCase]:
     import dramatiq
 
     import actors
-    from actors._broker import build_middleware
     from brokers.rabbitmq import RabbitmqOperationsBroker
     from settings import get_settings
+    from wiring.broker import build_middleware
 
     if request.param == "redis":
         yield BrokerCase("redis", actors.broker)

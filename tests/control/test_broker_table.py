@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from brokers.lanes import LANES, lane_key
 from control import dead_letters, service
+from core.lanes import LANES, lane_key
 from observability import queue_state
 from tests.support import processes, store
 from tests.support.sample_actors import flaky, probe

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from db import jobstore, store_rejects
 from db.engine import get_engine
-from db.store_buffer import StoreBuffer
+from runtime.store_buffer import StoreBuffer
 from tests.support import processes, store
 
 GOOD = 20
@@ -93,7 +93,7 @@ def test_a_batch_the_database_refuses_is_written_row_by_row_and_only_the_refused
     buffer = StoreBuffer()
     good = [waiting() for _ in range(GOOD)]
     poison = waiting(actor="poison")
-    caplog.set_level(logging.WARNING, logger="db.store_buffer")
+    caplog.set_level(logging.WARNING, logger="runtime.store_buffer")
     for event in (*good[:10], poison, *good[10:]):
         buffer.record(event)
 
@@ -119,7 +119,7 @@ def test_records_beside_a_refused_one_are_written_when_the_process_exits_without
     # Given a process that records good jobs and one the columns refuse, then exits without flushing
     good = [str(uuid.uuid4()) for _ in range(5)]
     code = (
-        "from db.store_buffer import get_buffer\n"
+        "from runtime.store_buffer import get_buffer\n"
         "from tests.db.test_store_buffer import waiting\n"
         f"for job_id in {good!r}[:2] + ['x' * 100] + {good!r}[2:]:\n"
         "    get_buffer().record(waiting(job_id))\n"

@@ -133,8 +133,8 @@ def _our_broker() -> dramatiq.Broker:
 
     if os.environ.get("DRAMATIQ_SUITE_MIDDLEWARE") == "dramatiq":
         return PriorityRedisBroker(url=_session["url"])
-    from actors._broker import build_middleware
     from settings import get_settings
+    from wiring.broker import build_middleware
 
     return PriorityRedisBroker(url=_session["url"], middleware=build_middleware(get_settings()))
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from observability import alerts, heartbeats, metrics
+from observability import alerts, metrics
+from runtime import heartbeats
 from scheduling import state
 from settings import load_settings
 from tests.observability.receivers import http_receiver, sentry_events, webhook_posts

@@ -127,7 +127,7 @@ def test_letters_older_than_the_retention_are_pruned(worker, redis_client):
 def _rows() -> list[dict]:
     from db import jobstore
     from db.engine import get_engine
-    from db.store_buffer import get_buffer
+    from runtime.store_buffer import get_buffer
 
     get_buffer().flush()
     with get_engine().connect() as connection:

@@ -9,7 +9,7 @@ import time
 
 from db import jobstore
 from db.engine import get_engine
-from db.store_buffer import get_buffer
+from runtime.store_buffer import get_buffer
 from tests.observability.observed_actors import nap
 from tests.observability.workers import dramatiq_worker
 from tests.support import store

@@ -7,8 +7,8 @@ import socket
 import time
 from datetime import UTC, datetime, timedelta
 
-from observability import heartbeats
 from observability.health import check_health
+from runtime import heartbeats
 from scheduling import state
 from settings import load_settings
 from tests.support import processes

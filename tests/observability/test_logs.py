@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from observability.logs import JobContextFilter, JsonFormatter, TextFormatter
+from telemetry.logs import JobContextFilter, JsonFormatter, TextFormatter
 from tests.observability.observed_actors import chatty
 from tests.observability.workers import dramatiq_worker
 from tests.support import store

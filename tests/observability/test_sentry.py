@@ -76,8 +76,8 @@ def test_a_job_failing_three_times_sends_exactly_one_scrubbed_tagged_event_with_
 def test_without_a_dsn_sentry_is_off_and_failures_are_still_recorded(broker, worker):
     import sentry_sdk
 
-    from actors._sentry import init_sentry
     from settings import get_settings
+    from wiring.sentry import init_sentry
 
     # Given no SENTRY_DSN
     assert init_sentry(get_settings()) is False

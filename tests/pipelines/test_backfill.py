@@ -45,7 +45,7 @@ def test_a_backfill_of_an_impossible_range_is_refused():
 
 
 def test_metrics_recalculation_for_a_range_matches_pandas(events, worker):
-    from db.metrics import read_metrics
+    from db.publisher_metrics import read_metrics
     from pipelines.backfill import recalculate_metrics
     from tests.support import store
 

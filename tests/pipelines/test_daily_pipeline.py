@@ -12,8 +12,8 @@ import pytest
 from db import pipelines as runs
 from db.engine import get_engine
 from db.events import SeedPlan, publisher_ids, seed_events
-from db.store_buffer import get_buffer
 from pipelines.daily import GRANULARITIES, METRIC_TYPES, retry_run, start_daily_pipeline
+from runtime.store_buffer import get_buffer
 from tests.support.analytics import event_frame, expected_rollups, stored_rollups
 
 DAY = date(2026, 11, 10)
@@ -96,7 +96,7 @@ def test_a_pipeline_over_twenty_publishers_completes_and_matches_an_independent_
 
 def assert_metrics_match(day_events: pd.DataFrame) -> None:
     """The revenue metrics of the day per publisher equal pandas over the raw rows."""
-    from db.metrics import read_metrics
+    from db.publisher_metrics import read_metrics
 
     with get_engine().connect() as connection:
         stored = read_metrics(connection, metric_type="revenue", period=DAY.isoformat())

@@ -83,7 +83,7 @@ def test_an_unregistered_publishers_rollups_metrics_cache_and_report_come_from_t
         assert len(actual) == len(expected) > 0
         pd.testing.assert_frame_equal(actual, expected, check_dtype=False, rtol=1e-9)
     # Its metrics of the day
-    from db.metrics import read_metrics
+    from db.publisher_metrics import read_metrics
 
     with get_engine().connect() as connection:
         revenue = {row["publisher_id"]: row["values"] for row in read_metrics(connection, "revenue", DAY.isoformat())}

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.engine import get_engine
 from db.models import JobRecord
-from db.store_buffer import get_buffer
+from runtime.store_buffer import get_buffer
 from scheduling import state
 from tests.support import processes
 from tests.support.sample_schedules import TEST_SCHEDULE

@@ -7,7 +7,7 @@ from typing import Any
 
 from db import jobstore
 from db.engine import get_engine
-from db.store_buffer import get_buffer
+from runtime.store_buffer import get_buffer
 
 
 def job(job_id: str) -> dict[str, Any] | None:

@@ -1,7 +1,7 @@
 """job-store records set aside, with their reasons
 
 A record the database refuses (or a check refuses when it is made) is kept here instead of
-blocking every later write of the process's job store (db/store_buffer.py).
+blocking every later write of the process's job store (runtime/store_buffer.py).
 
 Revision ID: 0011
 Revises: 0010

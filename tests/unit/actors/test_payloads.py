@@ -19,9 +19,9 @@ from actors.ingest import ingest_events
 from actors.late_events import reaggregate_late_events
 from actors.metrics import calculate_metrics
 from actors.monitor import monitor
-from actors.pipeline_steps import advance_pipeline
 from actors.reports import generate_report
 from actors.scheduler import dispatch_schedules
+from pipelines.steps import advance_pipeline
 
 EXPORT_ID = "0b5c3a52-5d0e-4a8a-9d0c-0f6f1f8f3a11"
 

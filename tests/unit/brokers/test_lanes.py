@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from brokers.lanes import lane_of
+from core.lanes import lane_of
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Middleware decisions that need no server: final failures, priority normalisation, holds.
 
 The failure tests run a real Dramatiq worker on an in-process StubBroker with the job store
-middleware before Retries (their order in `actors._broker`); the store's events are kept in
+middleware before Retries (their order in `wiring.broker`); the store's events are kept in
 a list instead of the store buffer, which would write them to a database.
 """
 

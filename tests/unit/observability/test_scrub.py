@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from observability.scrub import FILTERED, is_secret_key, scrub, scrub_text
+from core.scrub import FILTERED, is_secret_key, scrub, scrub_text
 from settings import Settings, get_settings, load_settings, use_settings
 
 #: What the fuzzer builds its strings from: key-like words, quotes, separators, escapes, URL pieces.

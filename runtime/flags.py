@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from observability._redis import client
+from core.redis_client import client
 from settings import get_settings
 
 PAUSED = "adjobs:paused"

@@ -20,8 +20,8 @@ import sentry_sdk
 from dramatiq.broker import MessageProxy
 from dramatiq.message import Message
 
-from observability.naming import canonical_queue
-from observability.scrub import redact_strings, scrub, scrub_text
+from core.naming import canonical_queue
+from core.scrub import redact_strings, scrub, scrub_text
 
 #: A message as sent, or as the worker hands it to middleware.
 AnyMessage = Message[Any] | MessageProxy

@@ -16,13 +16,13 @@ import threading
 import time
 from typing import Any
 
-from observability import _redis
+from core import redis_client
 from settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-KEY = _redis.PREFIX + "workers"
-INFO_KEY = _redis.PREFIX + "worker:"
+KEY = redis_client.PREFIX + "workers"
+INFO_KEY = redis_client.PREFIX + "worker:"
 #: Workers silent this many timeouts are dropped from the set.
 FORGET_AFTER = 20
 
@@ -34,7 +34,7 @@ def worker_id() -> str:
 def beat(worker: str, info: dict[str, Any]) -> None:
     settings = get_settings()
     now = time.time()
-    pipe = _redis.client().pipeline(transaction=False)
+    pipe = redis_client.client().pipeline(transaction=False)
     pipe.zadd(KEY, {worker: now})
     pipe.set(INFO_KEY + worker, json.dumps(info), ex=max(1, int(settings.worker_heartbeat_timeout * 3)))
     pipe.zremrangebyscore(KEY, 0, now - settings.worker_heartbeat_timeout * FORGET_AFTER)
@@ -42,7 +42,7 @@ def beat(worker: str, info: dict[str, Any]) -> None:
 
 
 def remove(worker: str) -> None:
-    pipe = _redis.client().pipeline(transaction=False)
+    pipe = redis_client.client().pipeline(transaction=False)
     pipe.zrem(KEY, worker)
     pipe.delete(INFO_KEY + worker)
     pipe.execute()
@@ -51,7 +51,7 @@ def remove(worker: str) -> None:
 def alive(now: float | None = None) -> list[dict[str, Any]]:
     """Workers heard from within WORKER_HEARTBEAT_TIMEOUT, with what they consume."""
     now = time.time() if now is None else now
-    client = _redis.client()
+    client = redis_client.client()
     members = client.zrangebyscore(KEY, now - get_settings().worker_heartbeat_timeout, "+inf", withscores=True)
     if not members:
         return []

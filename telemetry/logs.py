@@ -4,7 +4,7 @@
 put on the root logger's handlers by `configure_logging()`, copies it onto each record, so
 lines from any library inside the job carry it too. LOG_FORMAT=json writes one JSON object a
 line; text keeps Dramatiq's format with ` [job=... queue=... actor=...]` appended in a job.
-Both formats scrub every line (`observability.scrub`): secret keys' values, URL credentials,
+Both formats scrub every line (`core.scrub`): secret keys' values, URL credentials,
 and the settings' secrets by value.
 """
 
@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from observability.scrub import FILTERED, is_secret_key, scrub, scrub_text
+from core.scrub import FILTERED, is_secret_key, scrub, scrub_text
 from settings import Settings, get_settings
 
 #: Dramatiq's own line format, kept for text logs.

@@ -32,20 +32,20 @@ from brokers.encoding import FastJSONEncoder
 from brokers.memory import MemoryBroker
 from brokers.priority_redis import PriorityRedisBroker
 from brokers.rabbitmq import RabbitmqOperationsBroker
+from core.scrub import redact_url, scrub_text
 from errors import ServiceUnavailable
 from middleware.bounded_retries import BoundedRetries
 from middleware.final_failure import FinalFailureReports
 from middleware.graceful_shutdown import GracefulShutdown
 from middleware.heartbeat import WorkerHeartbeat
+from middleware.job_metrics import JobMetrics
 from middleware.job_store import JobStore
 from middleware.log_context import LogContext
-from middleware.metrics import JobMetrics
 from middleware.queue_control import QueueControl
 from middleware.queue_limits import QueueLimits
 from middleware.resources import ProcessResources
 from middleware.results import JobResults
 from middleware.worker_tuning import WorkerTuning
-from observability.scrub import redact_url, scrub_text
 from settings import Settings
 
 

@@ -15,8 +15,8 @@ import dramatiq
 from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
 
+from core.naming import canonical_queue
 from observability import metrics
-from observability.naming import canonical_queue
 from settings import get_settings
 
 

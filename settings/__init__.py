@@ -247,9 +247,9 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret these settings hold, as it may appear in text: whole URLs, their passwords, tokens.
 
-        `observability.scrub` removes each of them from log lines and Sentry events by value.
+        `core.scrub` removes each of them from log lines and Sentry events by value.
         """
-        from observability.scrub import url_secret_forms
+        from core.scrub import url_secret_forms
 
         values: list[str] = []
         for url in (self.redis_url, self.database_url, self.broker_url, self.smtp_url, self.sentry_dsn):

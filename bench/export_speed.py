@@ -1,7 +1,7 @@
 """Export rate and memory: our export of N raw-event rows against PostgreSQL COPY of the same rows.
 
 The anchor is `psql -c "\\copy (query) TO file WITH (FORMAT csv, HEADER)"`: the server's COPY
-streamed by a C client into a file. Ours runs `db.exports.write_export` in a fresh Python
+streamed by a C client into a file. Ours runs `db.export_files.write_export` in a fresh Python
 process (the COPY path the worker takes on PostgreSQL, and the pandas path for comparison) and
 reports its peak resident memory (`VmHWM`), imports included. Like the job, it counts the
 rows first (for progress reports) and writes through a `.part` file that it fsyncs and renames.
@@ -68,7 +68,7 @@ import json, sys, time
 from datetime import date
 from pathlib import Path
 from db.engine import get_engine
-from db.exports import ExportSpec, count_rows, write_export
+from db.export_files import ExportSpec, count_rows, write_export
 spec = json.loads(sys.argv[1])
 method, path = sys.argv[2], Path(sys.argv[3])
 spec = ExportSpec(publisher_id=spec["publisher_id"], format=spec["format"], granularity="raw",
@@ -104,7 +104,7 @@ def anchor(env: dict[str, str]) -> ExportRun:
     """psql's \\copy of the same query, to a file."""
     from sqlalchemy.dialects import postgresql
 
-    from db.exports import ExportSpec, export_query
+    from db.export_files import ExportSpec, export_query
 
     spec = ExportSpec(
         publisher_id=PUBLISHER,

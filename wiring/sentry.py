@@ -13,8 +13,8 @@ def init_sentry(settings: Settings) -> bool:
     from sentry_sdk.integrations.logging import ignore_logger
     from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
-    from observability.scrub import SECRET_PARTS, SECRET_WORDS
-    from observability.sentry_events import DUPLICATE_LOGGERS, scrub_event
+    from core.scrub import SECRET_PARTS, SECRET_WORDS
+    from telemetry.sentry_events import DUPLICATE_LOGGERS, scrub_event
 
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(),

@@ -14,7 +14,7 @@ CSV files are meant for spreadsheets: text cells that start like a formula (`=`,
 Filters are bound parameters, never SQL text; file names are `<export id>.<ext>` under
 `EXPORT_DIR`, with the id a UUID, so no caller can steer a file outside it. Files are
 written through a temporary file made in EXPORT_DIR with O_EXCL|O_NOFOLLOW and renamed into
-place (`reporting.file_writes`), so a symlink planted there is never written through.
+place (`core.file_writes`), so a symlink planted there is never written through.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from core.csv_escape import escaped_text
+from core.file_writes import replacing
 from db import copy_csv
 from db.models import AdEvent, AnalyticsRollup, Export
 from errors import InvalidInput, NotFound
-from reporting.csv_escape import escaped_text
-from reporting.file_writes import replacing
 from settings import get_settings
 
 if TYPE_CHECKING:

@@ -28,9 +28,11 @@ browser:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: run 'sudo apt-get install -y chromium'"; fi; }
 
-# The unit tier (tests/unit), then the real-server suite (tests/conftest.py leaves tests/unit out), then mypy.
+# ruff, the layers contract (.importlinter, docs/architecture.md), the unit tier (tests/unit), then the
+# real-server suite (tests/conftest.py leaves tests/unit out), then mypy.
 test: $(STAMP) browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(MAKE) test-unit
 	$(BIN)/pytest -m "not slow"
 	$(MAKE) mypy
@@ -62,6 +64,7 @@ chaos: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(MYPY_PATHS)
 

@@ -1,65 +1,26 @@
-"""Importing this package wires the broker once and registers every actor.
+"""The worker app module: `dramatiq actors` and `periodiq actors schedules` name this package.
 
-In order: Sentry, the broker from settings, `dramatiq.set_broker`, then each actor module.
-Inside `dramatiq` and `periodiq` processes an unreachable broker is one line and exit 3.
+Inside a `dramatiq` or `periodiq` process, importing it runs `wiring.service.start_service()`
+(settings, Sentry, the broker, its reachability check: a bad setting exits 2, an unreachable
+broker exits 3, one line each) and then imports `actors.catalog`, which declares every actor.
+Anywhere else it does nothing: `from actors.aggregation import aggregate_analytics` imports that
+actor module and what it needs, and the broker is made on first use (`wiring.broker.get_broker`).
 """
 
 from __future__ import annotations
 
-import sys
-
 import dramatiq
 
-from settings import SettingsError, get_settings
-from wiring.broker import BrokerUnavailable, build_broker, ensure_reachable, running_as_service
-from wiring.sentry import init_sentry
+from wiring.broker import get_broker
+from wiring.service import running_as_service, start_service
 
-try:
-    _settings = get_settings()
-except SettingsError as error:
-    if running_as_service():
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    raise
+if running_as_service():
+    start_service()
+    from actors import catalog  # noqa: F401  (the worker runs every job: declare them all)
 
-init_sentry(_settings)
-broker = build_broker(_settings)
-dramatiq.set_broker(broker)
 
-if running_as_service() and not _settings.embedded:
-    try:
-        ensure_reachable(broker, _settings.effective_broker_url)
-    except BrokerUnavailable as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(3) from None
-
-from actors import (  # noqa: E402  (each module registers its actors on the broker above)
-    aggregation,
-    cache_warming,
-    cleanup,
-    exports,
-    ingest,
-    late_events,
-    metrics,
-    monitor,
-    reports,
-)
-
-# isort: split
-# Last: the pipelines' step actor and the schedules table send the actors above.
-from actors import scheduler  # noqa: E402
-from pipelines import steps  # noqa: E402, F401
-
-__all__ = [
-    "aggregation",
-    "broker",
-    "cache_warming",
-    "cleanup",
-    "exports",
-    "ingest",
-    "late_events",
-    "metrics",
-    "monitor",
-    "reports",
-    "scheduler",
-]
+def __getattr__(name: str) -> dramatiq.Broker:
+    """`actors.broker`: the process's broker (`dramatiq actors:broker` and older callers)."""
+    if name == "broker":
+        return get_broker()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,11 @@
-"""What every job type shares: payload models, priorities, errors and the `job_actor` decorator.
+"""The `job_actor` decorator and `JobActor`, the actor class whose `send()` checks what it sends.
 
-A job actor validates its payload twice: at `send()`, where an invalid payload raises
-`InvalidPayload` naming the field and enqueues nothing, and in the worker, where a message
-that fails validation (sent by hand, or by an older producer) goes straight to `dead`.
-`send()` also refuses what could only fail later (`actors._send_limits`): a delay or
-`run_at` beyond 7 days or out of range, dates whose arithmetic would overflow, values
-PostgreSQL cannot store (NUL, NaN), over-long dedupe keys.
+A job actor validates its payload twice (`core.payloads`): at `send()`, where an invalid
+payload raises `InvalidPayload` naming the field and enqueues nothing, and in the worker, where
+a message that fails validation (sent by hand, or by an older producer) goes straight to `dead`.
+`send()` also refuses what could only fail later (`core.send_limits`): a delay or `run_at`
+beyond 7 days or out of range, over-long dedupe keys, a payload over the broker's size limit.
+Every job actor is declared on the process's broker (`wiring.broker.get_broker()`).
 """
 
 from __future__ import annotations
@@ -13,110 +13,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from enum import IntEnum
 from typing import Any, TypeVar
 
 import dramatiq
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, field_validator
-from pydantic.alias_generators import to_camel
 
-from actors import _send_limits
 from actors._outages import hold_if_unreachable
 from brokers.priority_redis import MessageTooLarge
-from errors import InvalidInput, JobsError
+from core import send_limits
+from core.payloads import InvalidPayload, JobPayload, PermanentJobError, Priority, validate_payload
+from runtime import flags
 from settings import get_settings
+from wiring.broker import get_broker
 
-P = TypeVar("P", bound="JobPayload")
-
-
-class Priority(IntEnum):
-    """Per-message priority; lower runs first."""
-
-    CRITICAL = 1
-    HIGH = 3
-    NORMAL = 5
-    LOW = 7
-    BACKGROUND = 10
-
-
-class JobPayload(BaseModel):
-    """A job's keyword arguments: snake_case, with the API's camelCase names accepted too."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        str_strip_whitespace=True,
-    )
-
-    @field_validator("*", mode="wrap")
-    @classmethod
-    def _dates_in_range(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        """Every date field within years 1970-2999: `date.max` and its like overflow in the job."""
-        try:
-            result = handler(value)
-        except OverflowError:
-            raise ValueError("a date or time out of range") from None
-        _send_limits.check_date(result)
-        return result
-
-
-class JobError(JobsError):
-    """Raised by a job for a failure worth retrying (the database away, a timeout)."""
-
-
-class PermanentJobError(JobsError):
-    """Raised when a job cannot succeed however often it runs; it goes to `dead` at once."""
-
-
-class InvalidPayload(PermanentJobError, InvalidInput):
-    """Raised when a payload fails validation; the message names the job and the field."""
-
-    def __init__(self, actor_name: str, error: ValidationError | str) -> None:
-        if isinstance(error, ValidationError):
-            first = error.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "payload"
-            self.field = field
-            detail = f"field {field!r}: {first['msg']}"
-            if len(error.errors()) > 1:
-                detail += f" (and {len(error.errors()) - 1} more)"
-        else:
-            self.field = "payload"
-            detail = error
-        super().__init__(f"{actor_name}: invalid payload, {detail}")
-
-
-def validate_payload(actor_name: str, model: type[P], args: tuple[Any, ...], kwargs: dict[str, Any]) -> P:
-    if args:
-        raise InvalidPayload(actor_name, "payload fields are keyword arguments, got positional ones")
-    try:
-        request = model.model_validate(kwargs)
-    except ValidationError as error:
-        raise InvalidPayload(actor_name, error) from None
-    except OverflowError:  # a field validator's date arithmetic (a period's end) overflowed
-        field = _overflowing_field(model, kwargs)
-        raise InvalidPayload(actor_name, f"field {field!r}: a date or time out of range") from None
-    if bad := _send_limits.unstorable(kwargs, "payload"):
-        field = bad.removeprefix("payload.")
-        raise InvalidPayload(
-            actor_name, f"field {field!r}: NUL characters and NaN or infinite numbers cannot be stored"
-        )
-    return request
-
-
-def _overflowing_field(model: type[JobPayload], kwargs: dict[str, Any]) -> str:
-    """The field whose validation overflows, found by validating each one alone."""
-    names = {field.alias or name: name for name, field in model.model_fields.items()}
-    empty = model.model_construct()
-    for key, value in kwargs.items():
-        try:
-            model.__pydantic_validator__.validate_assignment(empty, names.get(key, key), value)
-        except OverflowError:
-            return key
-        except Exception:  # any other failure is not the one looked for
-            continue
-    return "payload"
+P = TypeVar("P", bound=JobPayload)
 
 
 class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
@@ -170,10 +79,10 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
             delay = int(delay.total_seconds() * 1000)
         try:
             if delay is not None:
-                delay = _send_limits.checked_delay(delay)
+                delay = send_limits.checked_delay(delay)
             run_at = options.pop("run_at", None)
             if run_at is not None:
-                delay = _send_limits.delay_until(run_at)
+                delay = send_limits.delay_until(run_at)
         except ValueError as error:
             raise InvalidPayload(self.actor_name, str(error)) from None
         if delay is not None and delay <= 0:
@@ -181,8 +90,6 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
         message = self.message_with_options(args=args, kwargs=kwargs, **options)
         key = message.options.get("dedupe_key")
         if key:
-            from runtime import flags
-
             holder = flags.claim(self.queue_name, key, message.message_id)
             if holder is not None:
                 # The job holding the key is still waiting, delayed or active: enqueue nothing.
@@ -224,7 +131,7 @@ def _message_options(actor_name: str, options: dict[str, Any]) -> dict[str, Any]
         job_id = out.pop("job_id")
         if job_id is not None:
             try:
-                out["dedupe_key"] = _send_limits.checked_dedupe_key(job_id)
+                out["dedupe_key"] = send_limits.checked_dedupe_key(job_id)
             except ValueError as error:
                 raise InvalidPayload(actor_name, str(error)) from None
     return out
@@ -240,9 +147,11 @@ def job_actor(
     """Declare a job: its queue's figures (attempts, backoff, time limit) come from settings.
 
     The function receives the validated payload model; its return value is the job's
-    result summary in the store.
+    result summary in the store. The actor is declared on the process's broker
+    (`wiring.broker.get_broker()`, made now if it was not), or on `broker=` when given.
     """
     figures = get_settings().queue(queue)
+    broker = options.pop("broker", None)  # a test's own broker; the process's broker otherwise
 
     def decorator(fn: Callable[[P], Any]) -> JobActor:
         name = actor_name or fn.__name__
@@ -266,6 +175,7 @@ def job_actor(
         # Dramatiq's overloads type the bare decorator and the decorator factory, not `fn` with options.
         actor = dramatiq.actor(  # type: ignore[call-overload]
             run,
+            broker=broker or get_broker(),
             actor_class=JobActor,
             actor_name=name,
             queue_name=queue,

@@ -19,15 +19,16 @@ import threading
 import time
 from typing import cast
 
-import dramatiq
 import psycopg
 import redis
 import sqlalchemy.exc
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import CurrentMessage
 
+from db.engine import get_engine
 from middleware.holds import hold
 from settings import get_settings
+from wiring.broker import get_broker
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,6 @@ def _answers(dependency: str) -> bool:
     settings = get_settings()
     try:
         if dependency == "database":
-            from db.engine import get_engine
-
             url = get_engine().url
             if url.get_backend_name() != "postgresql":
                 return True  # a local SQLite file: never "unreachable"
@@ -113,4 +112,4 @@ def hold_if_unreachable(error: BaseException) -> None:
     delay = min(1000 * 2**count, MAX_HOLD_DELAY_MS)
     delay += random.randint(0, delay // 4)
     logger.warning("Job %s held for %d ms: the %s does not answer (%s).", message.message_id, delay, dependency, error)
-    hold(dramatiq.get_broker(), message, message.queue_name, delay, f"the {dependency} does not answer")
+    hold(get_broker(), message, message.queue_name, delay, f"the {dependency} does not answer")

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from actors._base import JobPayload, PermanentJobError, job_actor
+from actors._base import job_actor
+from core.payloads import JobPayload, PermanentJobError
 from db import rollups
 from db.engine import get_engine
 from db.publishers import unknown_publishers, validate_timezone

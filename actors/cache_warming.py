@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import field_validator
 
-from actors._base import JobPayload, job_actor
+from actors._base import job_actor
 from actors.progress import report_progress
+from core.payloads import JobPayload
 from db import cache
 
 

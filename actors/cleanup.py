@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from actors._base import JobPayload, job_actor
+from actors._base import job_actor
+from core.payloads import JobPayload
 from db import partitions, retention
 from db.engine import get_engine
 from db.models import Export

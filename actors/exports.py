@@ -8,6 +8,9 @@ never see half a file; any other job naming an export id that exists is refused
 
 CSV text cells that start like a formula are escaped for spreadsheets unless the payload says
 `csv_escape_formulas=False` (`csvEscapeFormulas` in the API).
+
+`request_export` starts one (the API's `POST /exports` and `jobsctl export` both call it), and
+`find_export`, `describe_export` and `recent_exports` follow them.
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-import dramatiq
 from dramatiq.middleware import CurrentMessage
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from actors._base import InvalidPayload, JobPayload, PermanentJobError, job_actor
+from actors._base import job_actor
 from actors.progress import report_progress
+from core.payloads import InvalidPayload, JobPayload, PermanentJobError, validate_payload
 from db import export_files
 from db.engine import get_engine
 from db.export_files import ExportFormat, ExportGranularity, ExportSpec
 from db.publishers import publisher_known
+from wiring.broker import get_broker
 
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Device = Annotated[str, StringConstraints(pattern=r"^[a-z]{1,16}$")]
@@ -110,7 +114,7 @@ def _final_attempt() -> bool:
     message = CurrentMessage.get_current_message()
     if message is None:
         return True
-    actor = dramatiq.get_broker().get_actor(message.actor_name)
+    actor = get_broker().get_actor(message.actor_name)
     max_retries = message.options.get("max_retries", actor.options.get("max_retries", 0))
     return int(message.options.get("retries", 0)) >= int(max_retries)
 
@@ -182,3 +186,45 @@ def export_data(request: ExportRequest) -> dict[str, Any]:
             error=None,
         )
     return {"export_id": request.export_id, "rows": written.rows, "bytes": written.bytes, "file": written.path.name}
+
+
+def request_export(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate `fields` (the export payload, camelCase or snake_case), record it `pending`, enqueue it.
+
+    Raises `InvalidPayload` naming the field, `ExportIdTaken` (an `InvalidPayload`) for an
+    export id that is recorded already: its file is another export's. The row exists before the
+    job is sent, so the export can be looked up at once, and it names the job that will write it.
+    """
+    request = validate_payload("export_data", ExportRequest, (), fields)
+    message = export_data.message_with_options(kwargs=request.model_dump(mode="json"))
+    with get_engine().begin() as connection:
+        if not export_files.create_export(connection, request.export_id, request.spec(), job_id=message.message_id):
+            raise ExportIdTaken(request.export_id)
+    try:
+        export_data.broker.enqueue(message)
+    except Exception as error:
+        with get_engine().begin() as connection:
+            export_files.set_status(connection, request.export_id, "failed", error=f"could not enqueue: {error}")
+        raise
+    return {"exportId": request.export_id, "status": "pending", "jobId": message.message_id}
+
+
+def find_export(export_id: str) -> dict[str, Any]:
+    """The export's row; `ExportNotFound` for an unknown id or one that is not a UUID."""
+    try:
+        export_id = str(uuid.UUID(export_id))
+    except ValueError:
+        raise export_files.ExportNotFound(f"no export {export_id!r}") from None
+    with get_engine().connect() as connection:
+        return export_files.get_export(connection, export_id)
+
+
+def describe_export(export_id: str) -> dict[str, Any]:
+    """The export as the API and `jobsctl export` show it."""
+    return export_files.describe(find_export(export_id))
+
+
+def recent_exports(limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """The latest exports, newest first, as the API shows them."""
+    with get_engine().connect() as connection:
+        return [export_files.describe(row) for row in export_files.list_exports(connection, limit, offset)]

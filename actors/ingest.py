@@ -23,9 +23,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from actors._base import JobPayload, PermanentJobError, job_actor
+from actors._base import job_actor
 from actors.late_events import request_reaggregation
 from actors.progress import report_progress
+from core.payloads import JobPayload, PermanentJobError
 from db.event_files import FORMATS, RefusedFile
 from db.ingest import REJECTS_SUFFIX, load_file
 from errors import InvalidInput

@@ -15,7 +15,10 @@ from typing import Any
 
 import dramatiq
 
-from actors._base import JobPayload, Priority, job_actor
+from actors._base import job_actor
+from actors.cache_warming import warm_cache
+from actors.metrics import calculate_metrics
+from core.payloads import JobPayload, Priority
 from db import cache, stale_marks
 from db.engine import get_engine
 
@@ -55,9 +58,6 @@ def request_reaggregation(*, deduplicate: bool = True) -> dramatiq.Message:  # t
 def _send_followups(windows: dict[str, Any], metrics: list[dict[str, str]]) -> dict[str, int]:
     if not windows:
         return {"metrics_jobs": 0, "cache_keys": 0}
-    from actors.cache_warming import warm_cache
-    from actors.metrics import calculate_metrics
-
     if metrics:
         calculate_metrics.send_many(metrics)
     keys = cache.keys_reading(set(windows), sorted({*cache.popular_keys(), *cache.cached_keys()}))

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from actors._base import JobPayload, PermanentJobError, job_actor
+from actors._base import job_actor
 from actors.aggregation import MAX_PUBLISHERS_PER_JOB
+from core.payloads import JobPayload, PermanentJobError
 from db import publisher_metrics
 from db.engine import get_engine
 from db.publisher_metrics import MetricType

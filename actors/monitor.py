@@ -11,8 +11,9 @@ from typing import Any
 
 from periodiq import cron
 
-from actors._base import JobPayload, job_actor
+from actors._base import job_actor
 from control import dead_letters, reconcile
+from core.payloads import JobPayload
 from observability import alerts
 from settings import get_settings
 

@@ -9,10 +9,10 @@ dashboard sees it within the buffer's flush interval and the job pays no databas
 
 from __future__ import annotations
 
-import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from middleware.job_store import JobStore
+from wiring.broker import get_broker
 
 
 def report_progress(percent: float) -> None:
@@ -20,7 +20,7 @@ def report_progress(percent: float) -> None:
     message = CurrentMessage.get_current_message()
     if message is None:
         return
-    broker = dramatiq.get_broker()
+    broker = get_broker()
     for middleware in broker.middleware:
         if isinstance(middleware, JobStore):
             middleware.record_progress(broker, message, percent)

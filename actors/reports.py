@@ -9,8 +9,9 @@ from typing import Any
 from dramatiq.middleware import CurrentMessage
 from pydantic import Field, field_validator
 
-from actors._base import JobError, JobPayload, PermanentJobError, job_actor
+from actors._base import job_actor
 from core.file_writes import UnsafePath
+from core.payloads import JobError, JobPayload, PermanentJobError
 from db import reports
 from db.engine import get_engine
 from db.publishers import publisher_known

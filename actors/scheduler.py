@@ -1,6 +1,7 @@
 """The schedules' dispatcher: periodiq sends it every minute; it enqueues each due tick once.
 
-Run the beat with `periodiq actors` (any number of them; ticks are claimed in Redis).
+Run the beat with `periodiq actors` (any number of them; ticks are claimed in Redis). The table
+it reads (`schedules`) is registered by `actors.catalog`, which the worker app imports.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from typing import Any
 
 from periodiq import cron
 
-import schedules  # noqa: F401  (registers the schedules table)
-from actors._base import JobPayload, job_actor
+from actors._base import job_actor
+from core.payloads import JobPayload
 from scheduling.dispatcher import dispatch
 
 

@@ -13,20 +13,22 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api import dashboard, docs
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
+from api.routes import exports, freshness, operations, queues, system
 from api.security_headers import POLICY, SecureASGIMiddleware
+from jobsctl.runtime import load_actors
 from settings import get_settings
 
 
 def create_app() -> FastAPI:
-    from jobsctl.runtime import load_actors
+    """The app, on the configured servers or, with nothing configured, the embedded default (`load_actors()`).
 
+    Importing this module declared every actor and the schedule table (`jobsctl.runtime` imports
+    `actors.catalog`): the API sends any job and reads every queue.
+    """
     load_actors()
-    import schedules  # noqa: F401  (registers the schedule table)
-    from api import dashboard, docs
-    from api.routes import exports, freshness, operations, queues, system
-
     limit = get_settings().api_max_body_bytes
     app = FastAPI(
         title="adjobs admin API",

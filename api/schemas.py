@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors._send_limits import MAX_DEDUPE_KEY, MAX_DELAY_MS, unstorable
+from core.send_limits import MAX_DEDUPE_KEY, MAX_DELAY_MS, unstorable
 
 __all__ = ["CleanRequest", "ExportBody", "JobOptions", "JobRequest", "unstorable"]
 

@@ -10,19 +10,35 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import aggregation, anchors, export_speed, latency, priority, rate_limit, scaling, store_queries, throughput
+from bench import (
+    aggregation,
+    anchors,
+    baseline,
+    export_speed,
+    latency,
+    priority,
+    rate_limit,
+    scaling,
+    store_queries,
+    throughput,
+)
 from bench import daily_pipeline as daily_pipeline_bench
 from bench import ingest as ingest_bench
 from bench import late_events as late_events_bench
+from db.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 JOBS = int(os.environ.get("BENCH_JOBS", "20000"))
 EXPORT_ROWS = [int(n) for n in os.environ.get("BENCH_EXPORT_ROWS", "1000000,5000000").split(",") if n]
+#: The code the no-op drain, enqueue and latency figures are compared with (no regression): main before
+#: issue 19's redesign. Checked out with `git worktree`; without it in the clone, those rows are skipped.
+BASELINE_REV = os.environ.get("BENCH_BASELINE_REV", baseline.DEFAULT_REV)
 
 
 def _env() -> dict[str, str]:
@@ -57,22 +73,31 @@ def main() -> None:
     env = _env()
     os.environ.update({k: env[k] for k in ("BENCH_REDIS_URL", "REDIS_URL", "DATABASE_URL")})
     _prepare_database(env["DATABASE_URL"])
-    from db.migrate import upgrade
-
     upgrade()
 
     rows: list[tuple[str, str, str, str, str]] = []
     bare: list[throughput.Run] = []
     full: list[throughput.Run] = []
-    for i in range(RUNS):
-        throughput.clear_store()
-        bare.append(throughput.run_once("bare", JOBS, env["BENCH_REDIS_URL"], env))
-        full.append(throughput.run_once("full", JOBS, env["BENCH_REDIS_URL"], env))
-        print(
-            f"run {i + 1}: bare {bare[-1].drain_per_s:,.0f} jobs/s, full {full[-1].drain_per_s:,.0f} jobs/s "
-            f"(store lag {full[-1].store_lag_s:.2f} s)",
-            flush=True,
-        )
+    before: list[throughput.Run] = []
+    latency_rounds: list[tuple[dict, dict]] = []
+    with baseline.checkout(BASELINE_REV) as tree:
+        for i in range(RUNS):
+            throughput.clear_store()
+            bare.append(throughput.run_once("bare", JOBS, env["BENCH_REDIS_URL"], env))
+            if tree is not None:  # old, new, old, new ...
+                before.append(
+                    throughput.run_once("full", JOBS, env["BENCH_REDIS_URL"], baseline.tree_env(env, tree), root=tree)
+                )
+                throughput.clear_store()
+            full.append(throughput.run_once("full", JOBS, env["BENCH_REDIS_URL"], env))
+            print(
+                f"run {i + 1}: bare {bare[-1].drain_per_s:,.0f} jobs/s, full {full[-1].drain_per_s:,.0f} jobs/s "
+                f"(store lag {full[-1].store_lag_s:.2f} s)"
+                + (f", before the redesign {before[-1].drain_per_s:,.0f} jobs/s" if before else ""),
+                flush=True,
+            )
+        if tree is not None:
+            latency_rounds = _latency_against_baseline(env, tree)
     ratios = [f.drain_per_s / b.drain_per_s for f, b in zip(full, bare, strict=True)]
     enqueue_ratios = [f.enqueue_per_s / b.enqueue_per_s for f, b in zip(full, bare, strict=True)]
     rows.append(
@@ -104,6 +129,8 @@ def main() -> None:
             "≥ 3x (goal 5x)",
         )
     )
+    if before:
+        rows.extend(_baseline_rows(full, before, latency_rounds))
     rows.extend(_anchor_rows(env, full))
     rows.extend(_store_query_rows(env))
     rows.extend(_latency_rows(env))
@@ -128,18 +155,89 @@ def main() -> None:
     _write_markdown(header, rows, lags, minutes)
 
 
+def _latency_against_baseline(env: dict[str, str], tree: Path) -> list[tuple[dict, dict]]:
+    """RUNS rounds of the send → start latency (no idle samples): the code in `tree`, then ours."""
+    rounds = []
+    for i in range(RUNS):
+        old = latency.measure("full", env["BENCH_REDIS_URL"], baseline.tree_env(env, tree), idle_samples=0, root=tree)
+        new = latency.measure("full", env["BENCH_REDIS_URL"], env, idle_samples=0)
+        print(
+            f"latency round {i + 1}: ours p50 {new['p50']:.1f} / p99 {new['p99']:.1f} ms, "
+            f"before the redesign p50 {old['p50']:.1f} / p99 {old['p99']:.1f} ms",
+            flush=True,
+        )
+        rounds.append((new, old))
+    return rounds
+
+
+def _baseline_rows(
+    full: list[throughput.Run], before: list[throughput.Run], latency_rounds: list[tuple[dict, dict]]
+) -> list[tuple[str, str, str, str, str]]:
+    """Ours against the same code before the redesign (BASELINE_REV), measured in alternate runs."""
+    against = f"against main before the redesign ({BASELINE_REV}, alternate runs)"
+    drain = [f.drain_per_s / b.drain_per_s for f, b in zip(full, before, strict=True)]
+    enqueue = [f.enqueue_per_s / b.enqueue_per_s for f, b in zip(full, before, strict=True)]
+    rows = [
+        (
+            f"no-op jobs/s, {JOBS:,} jobs, --processes 2 --threads 8, {against}",
+            _median_range([r.drain_per_s for r in full]),
+            _median_range([r.drain_per_s for r in before]),
+            _ratio_range(drain),
+            "≥ 0.95x (no regression)",
+        ),
+        (
+            f"enqueue jobs/s, one producer, send(), {against}",
+            _median_range([r.enqueue_per_s for r in full]),
+            _median_range([r.enqueue_per_s for r in before]),
+            _ratio_range(enqueue),
+            "≥ 0.95x (no regression)",
+        ),
+    ]
+    if latency_rounds:
+        new = [n for n, _ in latency_rounds]
+        old = [o for _, o in latency_rounds]
+
+        def p50_p99(found: list[dict]) -> str:
+            p50, p99 = [r["p50"] for r in found], [r["p99"] for r in found]
+            return (
+                f"{statistics.median(p50):.1f} ({min(p50):.1f}-{max(p50):.1f}) / "
+                f"{statistics.median(p99):.1f} ({min(p99):.1f}-{max(p99):.1f})"
+            )
+
+        p50 = [n["p50"] - o["p50"] for n, o in latency_rounds]
+        p99 = [n["p99"] - o["p99"] for n, o in latency_rounds]
+        rows.append(
+            (
+                f"latency send → start, 1 x 8 threads, {new[0]['samples']} jobs a run, ms p50 / p99, {against}",
+                p50_p99(new),
+                p50_p99(old),
+                f"{statistics.median(p50):+.1f} ({min(p50):+.1f} to {max(p50):+.1f}) / "
+                f"{statistics.median(p99):+.1f} ({min(p99):+.1f} to {max(p99):+.1f}) ms",
+                "≤ +1 ms p50 (no regression)",
+            )
+        )
+    return rows
+
+
 def _anchor_rows(env: dict[str, str], full: list[throughput.Run]) -> list[tuple[str, str, str, str, str]]:
-    ours = statistics.median(r.drain_per_s for r in full)
+    """Each anchor against ours with the same worker shape: the median above for 2 x 8, else one run of its own."""
+    ours = {(2, 8): (statistics.median(r.drain_per_s for r in full), "the median above")}
     rows = []
     for anchor in anchors.ANCHORS:
+        if anchor.ours not in ours:
+            throughput.clear_store()
+            run = throughput.run_once("full", JOBS, env["BENCH_REDIS_URL"], env, workers=anchor.ours)
+            ours[anchor.ours] = (run.drain_per_s, "one run")
         rate = anchors.drain_rate(anchor, env["BENCH_REDIS_URL"], env)
-        print(f"anchor {anchor.name}: {rate:,.0f} jobs/s", flush=True)
+        our_rate, how = ours[anchor.ours]
+        processes, threads = anchor.ours
+        print(f"anchor {anchor.name}: {rate:,.0f} jobs/s; ours {processes} x {threads}: {our_rate:,.0f}", flush=True)
         rows.append(
             (
                 f"no-op jobs/s against {anchor.name}, {anchor.jobs:,} jobs (one run)",
-                f"{ours:,.0f} (the median above)",
+                f"{our_rate:,.0f} ({processes} x {threads} threads, {how})",
                 f"{rate:,.0f}",
-                f"{ours / rate:.2f}x",
+                f"{our_rate / rate:.2f}x",
                 "≥ 3x Celery (goal ≥ huey)",
             )
         )
@@ -439,7 +537,9 @@ def _export_rows(env: dict[str, str]) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: list[float], minutes: float) -> None:
+def _write_markdown(
+    header: tuple[str, ...], rows: Sequence[tuple[str, ...]], lags: list[float], minutes: float
+) -> None:
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     versions = ", ".join(
         f"{name} {version(name)}" for name in ("dramatiq", "redis", "hiredis", "sqlalchemy", "psycopg")
@@ -514,10 +614,23 @@ def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: 
         "first, and the per-job CPU of the stack (validation, store events, acknowledgements) is what",
         "keeps the ratio under 2.",
         "",
-        "Other job systems: Celery (prefork, 2 processes), RQ (forks a process per job) and huey",
-        "(threads), on the same Redis with their own one-by-one enqueue; their drain is timed from",
-        "the first job taken until their queue is empty.",
+        "Other job systems: Celery (prefork, 2 processes), RQ (forks a process per job) and huey,",
+        "on the same Redis with their own one-by-one enqueue; their drain is timed from the first job",
+        "taken until their queue is empty. huey runs as one consumer of 8 threads (ours: one run of",
+        "1 process x 8 threads) and, like for like with our 2 processes x 8 threads, as two consumers",
+        "of 8 threads side by side: huey's consumer has worker processes or threads, not both.",
         "",
+        *(
+            [
+                "Before the redesign: the same drain, enqueue and latency measurements of main before issue",
+                f"19's redesign ({BASELINE_REV}), checked out with `git worktree` beside this tree and run from",
+                "it (same virtual environment, Redis database, PostgreSQL database and worker flags), in",
+                "alternate runs with ours (old, new, old, new ...); the ratio is per pair of runs.",
+                "",
+            ]
+            if any("before the redesign" in row[0] for row in rows)
+            else []
+        ),
         "Daily rollups: the same `INSERT ... SELECT ... ON CONFLICT` statement; ours raises `work_mem` to",
         "256 MB for its transaction so the grouping stays in memory (the anchor's 4 MB spills to disk on the",
         "30-day run) and skips rows whose totals did not change. The backfill pipeline also splits 30 days",
@@ -557,4 +670,4 @@ def _write_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]], lags: 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,8 +1,13 @@
 """Other job systems on the same Redis, draining no-op jobs: Celery (prefork 2), RQ (2 workers), huey (threads).
 
-Each run enqueues the jobs with the framework's own one-by-one call, then starts its worker
+Each run enqueues the jobs with the framework's own one-by-one call, then starts its workers
 and times the drain from the first job taken off the queue until the queue is empty (the
 last few in a worker's hands are not waited for; at thousands of jobs that is noise).
+
+huey runs twice: one consumer of 8 threads, and, like for like with our `--processes 2
+--threads 8`, two consumers of 8 threads side by side (huey's consumer has processes or
+threads, not processes with threads). Each anchor names the worker shape of ours it is
+compared with (`ours`: processes, threads).
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ class Anchor:
     queue_key: str
     enqueue: str  # Python run in a fresh process; `URL` and `JOBS` are defined
     workers: tuple[tuple[str, ...], ...]
+    #: Our worker shape to compare with (processes, threads).
+    ours: tuple[int, int] = (2, 8)
 
+
+#: One huey consumer: one process, 8 worker threads.
+HUEY_CONSUMER = (str(BIN / "huey_consumer"), "bench.huey_app.huey", "-k", "thread", "-w", "8", "-q")
 
 ANCHORS = (
     Anchor(
@@ -51,7 +61,16 @@ ANCHORS = (
         20_000,
         "huey.redis.bench",
         "from bench.huey_app import noop\nfor i in range(JOBS): noop(i)\n",
-        ((str(BIN / "huey_consumer"), "bench.huey_app.huey", "-k", "thread", "-w", "8", "-q"),),
+        (HUEY_CONSUMER,),
+        ours=(1, 8),
+    ),
+    Anchor(
+        "huey (2 processes x 8 threads: two `huey_consumer -k thread -w 8` side by side)",
+        20_000,
+        "huey.redis.bench",
+        "from bench.huey_app import noop\nfor i in range(JOBS): noop(i)\n",
+        (HUEY_CONSUMER, HUEY_CONSUMER),
+        ours=(2, 8),
     ),
 )  # fmt: skip
 

@@ -7,8 +7,9 @@ import time
 
 import redis
 
-import actors  # noqa: F401  (wires the broker and registers every actor)
-from actors._base import JobPayload, job_actor
+import actors.catalog  # noqa: F401  (registers every actor on the process's broker)
+from actors._base import job_actor
+from core.payloads import JobPayload
 
 
 class NoopRequest(JobPayload):

@@ -32,9 +32,9 @@ class PriorityRun:
 
 
 def run_once(redis_url: str, env: dict[str, str], low_jobs: int = 1000) -> PriorityRun:
-    from actors._base import Priority
     from bench.full_app import short_job
-    from brokers.priority_redis import lane_key
+    from brokers.redis_keys import lane_key
+    from core.payloads import Priority
     from db.engine import get_engine
     from runtime.store_buffer import get_buffer
 

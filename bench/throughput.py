@@ -4,6 +4,9 @@ Each run enqueues N messages with the variant's own `send()` (timed: the enqueue
 then starts `dramatiq <app> --processes 2 --threads 8` and times the drain from the first
 fetch until the last message is acknowledged. For the full stack it also waits until the
 job store holds every job as completed (the store lag after the drain).
+
+With `root` (a checkout from `bench.baseline`, and its environment) the producer and the worker
+run that tree's code: the same measurement of the code before a redesign.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import psutil
 import redis
+from sqlalchemy import text
 
 from bench.workers import ROOT, dramatiq_worker
+from db.engine import get_engine
 
 
 @dataclass
@@ -40,10 +47,6 @@ def _redis_calls(client: redis.Redis) -> int:
 
 def _pg_counters() -> tuple[int, int]:
     """(transactions committed, rows inserted + updated) of the bench database so far."""
-    from sqlalchemy import text
-
-    from db.engine import get_engine
-
     with get_engine().connect() as connection:
         row = connection.execute(
             text(
@@ -55,8 +58,6 @@ def _pg_counters() -> tuple[int, int]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    import psutil
-
     total = 0.0
     parent = psutil.Process(pid)
     for process in [parent, *parent.children(recursive=True)]:
@@ -68,22 +69,33 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
-def _enqueue(variant: str, jobs: int, env: dict[str, str]) -> float:
+#: Where the job store's buffer lives, oldest first: `db.store_buffer` before issue 19's redesign (a
+#: checkout of that code must flush its own), `runtime.store_buffer` since.
+_STORE_BUFFERS = ("db.store_buffer", "runtime.store_buffer")
+
+
+def _enqueue(variant: str, jobs: int, env: dict[str, str], root: Path = ROOT) -> float:
     code = (
-        "import time, sys\n"
+        "import importlib, time\n"
         f"from bench.{variant}_app import noop\n"
         "t = time.perf_counter()\n"
         f"for i in range({jobs}): noop.send(n=i)\n"
         "elapsed = time.perf_counter() - t\n"
-        "try:\n"
-        "    from runtime.store_buffer import get_buffer\n"
-        "    get_buffer().flush(timeout=120)\n"
-        "except ImportError:\n"
-        "    pass\n"
+        f"for name in {_STORE_BUFFERS!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name).get_buffer().flush(timeout=120)\n"
+        "        break\n"
+        "    except ImportError:\n"
+        "        continue\n"
+        "import sys\n"
+        "print(' '.join(sys.modules[name].__file__ for name in ('bench', 'actors') if name in sys.modules))\n"
         "print(elapsed)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return jobs / float(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
+    *_, packages, elapsed = out.stdout.strip().splitlines()
+    elsewhere = [package for package in packages.split() if not Path(package).is_relative_to(root)]
+    assert not elsewhere, f"the producer imported {elsewhere}, not the code in {root}"
+    return jobs / float(elapsed)
 
 
 def bulk_enqueue_rate(jobs: int, redis_url: str, env: dict[str, str]) -> float:
@@ -106,17 +118,25 @@ def bulk_enqueue_rate(jobs: int, redis_url: str, env: dict[str, str]) -> float:
     return jobs / float(out.stdout.strip().splitlines()[-1])
 
 
-def run_once(variant: str, jobs: int, redis_url: str, env: dict[str, str], workers: tuple[int, int] = (2, 8)) -> Run:
+def run_once(
+    variant: str,
+    jobs: int,
+    redis_url: str,
+    env: dict[str, str],
+    workers: tuple[int, int] = (2, 8),
+    root: Path = ROOT,
+) -> Run:
+    """Enqueue and drain `jobs` no-op jobs with `bench.<variant>_app` of `root` (this tree by default)."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     client.config_resetstat()
     time.sleep(1.2)  # PostgreSQL publishes a backend's counters at most once a second
     pg_before = _pg_counters()
-    enqueue_rate = _enqueue(variant, jobs, env)
+    enqueue_rate = _enqueue(variant, jobs, env, root)
     assert client.llen("dramatiq:bench") == jobs, "enqueue lost messages"
     processes, threads = workers
     polls = 0
-    with dramatiq_worker(f"bench.{variant}_app", processes, threads, env) as worker:
+    with dramatiq_worker(f"bench.{variant}_app", processes, threads, env, root) as worker:
         while client.llen("dramatiq:bench") == jobs:
             polls += 1
             time.sleep(0.001)
@@ -146,10 +166,6 @@ def run_once(variant: str, jobs: int, redis_url: str, env: dict[str, str], worke
 
 
 def _store_lag(jobs: int) -> float:
-    from sqlalchemy import text
-
-    from db.engine import get_engine
-
     started = time.perf_counter()
     while time.perf_counter() - started < 60:
         with get_engine().connect() as connection:
@@ -163,9 +179,5 @@ def _store_lag(jobs: int) -> float:
 
 
 def clear_store() -> None:
-    from sqlalchemy import text
-
-    from db.engine import get_engine
-
     with get_engine().begin() as connection:
         connection.execute(text("DELETE FROM jobs WHERE queue = 'bench'"))

@@ -1,4 +1,8 @@
-"""Processes the benchmarks start: a command in its own process group, stopped with SIGTERM (then SIGKILL)."""
+"""Processes the benchmarks start: a command in its own process group, stopped with SIGTERM (then SIGKILL).
+
+They start in this tree (`ROOT`) unless given another `root`: a checkout of older code (`bench.baseline`),
+with an environment from `bench.baseline.tree_env`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,9 +19,9 @@ BIN = Path(sys.executable).parent
 
 
 @contextmanager
-def process_group(command: Sequence[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def process_group(command: Sequence[str], env: dict[str, str], root: Path = ROOT) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
-        list(command), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        list(command), cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         yield process
@@ -31,6 +35,10 @@ def process_group(command: Sequence[str], env: dict[str, str]) -> Iterator[subpr
             process.wait()
 
 
-def dramatiq_worker(app: str, processes: int, threads: int, env: dict[str, str]):  # type: ignore[no-untyped-def]
-    """`dramatiq <app> --processes N --threads M`, as a context manager."""
-    return process_group([str(BIN / "dramatiq"), app, "--processes", str(processes), "--threads", str(threads)], env)
+def dramatiq_worker(
+    app: str, processes: int, threads: int, env: dict[str, str], root: Path = ROOT
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """`dramatiq <app> --processes N --threads M`, started in `root`, as a context manager."""
+    return process_group(
+        [str(BIN / "dramatiq"), app, "--processes", str(processes), "--threads", str(threads)], env, root
+    )

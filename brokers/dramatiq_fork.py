@@ -16,6 +16,9 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
+import dramatiq
+import dramatiq.brokers.redis
+
 #: The Dramatiq release `dispatch.lua` was forked from.
 FORKED_RELEASE = "2.2.1"
 #: sha256 of that release's `dramatiq/brokers/redis/dispatch.lua`.
@@ -131,8 +134,6 @@ def sha256_of(text: str | bytes) -> str:
 
 
 def installed_dispatch_script() -> Path:
-    import dramatiq.brokers.redis
-
     return Path(dramatiq.brokers.redis.__file__).parent / "redis" / "dispatch.lua"
 
 
@@ -145,8 +146,6 @@ def fork_differences(script: Path | None = None, internals: tuple[Internal, ...]
     """One line per difference between the installed Dramatiq and what we forked; empty when none.
 
     `script` and `internals` default to the installed Dramatiq's script and our record."""
-    import dramatiq
-
     problems: list[str] = []
     script = script or installed_dispatch_script()
     actual = sha256_of(script.read_bytes()) if script.exists() else "(missing)"

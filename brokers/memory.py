@@ -15,7 +15,7 @@ from dramatiq import Message
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name
 
-from brokers.operations import BrokerOperationUnsupported, DeadLetter, DeadLetterGone, Drained, QueueDepths
+from brokers.operations import BrokerOperationUnsupported, DeadLetter, DeadLetterGone, Drained, Orphans, QueueDepths
 
 
 class MemoryBroker(StubBroker):
@@ -27,6 +27,9 @@ class MemoryBroker(StubBroker):
 
     def enqueue_many(self, messages: list[Message[Any]]) -> list[Message[Any]]:
         return [self.enqueue(message) for message in messages]
+
+    def ping(self) -> None:
+        """Nothing to reach: it lives in this process."""
 
     def _unfinished(self, name: str) -> int:
         queue = self.queues.get(name)
@@ -62,6 +65,13 @@ class MemoryBroker(StubBroker):
 
     def message_places(self, refs: list[tuple[str, str]]) -> list[str | None]:
         raise BrokerOperationUnsupported("the in-process broker", "say where a message is", "it has no broker ids")
+
+    def orphaned_messages(self) -> Orphans:
+        """None: its workers live in this process, and their messages go with it."""
+        return Orphans(note="the in-process broker's workers die with the process and its queues")
+
+    def requeue_orphans(self) -> Orphans:
+        return self.orphaned_messages()
 
     # Dead letters -------------------------------------------------------------------------
 

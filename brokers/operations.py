@@ -7,6 +7,7 @@ the embedded default); nothing outside `brokers/` knows a Redis key or an AMQP q
 
 | method | does |
 |---|---|
+| `ping()` | reach the broker's server now (raises the client's error when it does not answer) |
 | `queue_depths(queues)` | per queue: enqueued and not acknowledged, delayed, dead |
 | `remove_message(queue, ref, delayed=)` | take one waiting or delayed message off (False: held, or not possible) |
 | `drain_queue(queue, delayed=)` | remove every waiting (and delayed) message; report those a worker already holds |
@@ -19,6 +20,8 @@ the embedded default); nothing outside `brokers/` knows a Redis key or an AMQP q
 | `prune_dead_letters(queue, before_ms)` | drop letters dead before `before_ms` |
 | `message_places(refs)` | where each (queue, ref) is: `waiting`, `delayed`, `dead` or None (acknowledged) |
 | `enqueue_many(messages)` | many messages in few round trips |
+| `orphaned_messages()` | messages fetched by workers the broker counts as dead, never acknowledged |
+| `requeue_orphans()` | give those back to their queues now (RabbitMQ does it itself when the connection closes) |
 
 An operation a broker cannot do raises `BrokerOperationUnsupported`, never returns as if done.
 """
@@ -66,8 +69,8 @@ class Drained:
 
     `removed_ids`: job ids of the messages taken off the broker. `held_ids`: job ids of the
     delayed copies a worker had already fetched (in its memory until due): the caller must
-    make sure they never run. `removed_count` may exceed `len(removed_ids)` on a broker that
-    purges without saying which messages it dropped (RabbitMQ): then the job store names them.
+    make sure they never run. `removed_count` may exceed `len(removed_ids)` when a broker purges
+    messages without naming them (RabbitMQ, for those sent while the drain ran).
     """
 
     removed_ids: list[str] = field(default_factory=list)
@@ -82,3 +85,28 @@ class DeadLetter:
     ref: str
     dead_at: float | None
     body: bytes | None
+
+
+@dataclass(frozen=True)
+class OrphanedMessage:
+    """A message a dead worker fetched and never acknowledged.
+
+    `queue` is where it goes back to: the queue, or its delayed half (`<q>.DQ`) for a delayed
+    message the worker held until due. `worker` is the dead connection's broker id."""
+
+    queue: str
+    ref: str
+    job_id: str
+    worker: str
+
+
+@dataclass
+class Orphans:
+    """What `orphaned_messages` found, or `requeue_orphans` gave back (`requeued` of them).
+
+    `note` says why a broker lists nothing when it cannot or need not (RabbitMQ gives a dead
+    worker's unacknowledged messages back itself when its connection closes)."""
+
+    messages: list[OrphanedMessage] = field(default_factory=list)
+    requeued: int = 0
+    note: str | None = None

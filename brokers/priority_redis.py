@@ -25,16 +25,20 @@ Two guards Dramatiq's broker lacks: `send()` refuses a message larger than
 and a message that is not a readable Dramatiq message, or not one a worker can run and
 acknowledge (`message_checks`: a `queue_name` other than its queue, no or another
 `redis_message_id`, malformed `options` ...), goes to the queue's dead letters with its
-reason and a `dead` record in the job store, before any worker thread sees it. Dramatiq's
-consumer would raise and restart, kill the worker thread, or run the job and fail to
-acknowledge it, so it ran again after every restart. The fetch returns each message's
+reason, before any worker thread sees it; the broker then sends the signal `refuse_message`
+(`after_refuse_message(broker, queue_name, redis_id, data, message, reason, label)`), which
+the job-store middleware turns into a `dead` record. Dramatiq's consumer would raise and
+restart, kill the worker thread, or run the job and fail to acknowledge it, so it ran again
+after every restart. The fetch returns each message's
 Redis id beside its bytes, so such a message is dead-lettered under the id it really has.
 
 Dramatiq gives a dead worker's unacknowledged messages back only during "maintenance", which
 runs on a random 0.1 % of broker commands and for the one queue a command names: a quiet
 cluster can leave them stranded for many minutes. Here every process also runs maintenance
 for each queue it touches at least every `maintenance_interval` seconds, so a killed worker's
-messages return to their queue about `heartbeat_timeout` after it died.
+messages return to their queue about `heartbeat_timeout` after it died; `orphaned_messages()`
+lists them meanwhile and `requeue_orphans()` runs that maintenance at once for each queue
+holding some (`redis_operations`).
 
 The script is our own `brokers/dispatch.lua`, forked from Dramatiq 2.2.1's (enqueue, fetch,
 which also returns the Redis ids, requeue, maintenance and purge know the lanes; each change
@@ -57,7 +61,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq.brokers.redis as dramatiq_redis
@@ -71,11 +74,12 @@ from dramatiq.errors import ConnectionClosed, DecodeError
 from brokers.acks import AckBatcher
 from brokers.dramatiq_fork import load_dispatch_script
 from brokers.message_checks import delivery_problem, shape_problem
+from brokers.redis_keys import lane_key
 from brokers.redis_operations import RedisOperations
 from brokers.retry_fit import fit_retry
 from brokers.signals import QuickSignals
 from brokers.wakeups import Wakeups, wake_channel
-from core.lanes import LANES, NORMAL, lane_key, lane_of
+from core.lanes import LANES, NORMAL, lane_of
 from errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -236,7 +240,8 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
     def _dead_letter(
         self, redis_id: str, data: bytes, message: Message[Any] | None, problem: str, label: str = "(unreadable)"
     ) -> None:
-        """Move a message no worker thread may see to the dead letters, with its reason and a store record.
+        """Move a message no worker thread may see to the dead letters, with its reason, and signal
+        `refuse_message` (the job store records it).
 
         `message` is the decoded message when its fields can be trusted to describe the record
         (only its queue or Redis id is wrong), else None (unreadable bytes or malformed fields:
@@ -246,7 +251,7 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
         with broker.acting_as(broker.fetched_by()):  # the id the fetch ran under holds it in its ack set
             broker.do_nack(self.queue_name, redis_id)
         logger.error("Queue %s: message %r is %s.", self.queue_name, redis_id, reason)
-        _record_dead_letter(self.queue_name, redis_id, reason, data, message, label)
+        broker.emit_after("refuse_message", self.queue_name, redis_id, data, message, reason, label)
 
 
 class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
@@ -261,6 +266,7 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
     ) -> None:
         self._acting = threading.local()
         self._fetching = threading.local()
+        self._forced = threading.local()
         self._id_lock = threading.Lock()
         self._connected = True
         super().__init__(*args, **kwargs)
@@ -373,12 +379,23 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
     def _should_do_maintenance(self, command: str) -> int:
         if command in dramatiq_redis.MAINTENANCE_COMMAND_BLACKLIST:
             return 0
+        if getattr(self._forced, "value", False):
+            return 1
         queue_name = getattr(self._queue, "name", None)
         now = time.monotonic()
         if queue_name is not None and now >= self._maintained.get(queue_name, 0.0) + self.maintenance_interval:
             self._maintained[queue_name] = now
             return 1
         return int(super()._should_do_maintenance(command))
+
+    def _maintain(self, queue: str) -> None:
+        """Run dispatch.lua's maintenance for `queue` now (with its read-only `qsize` command): dead
+        connections' unacknowledged messages back to their lanes, expired dead letters dropped."""
+        self._forced.value = True
+        try:
+            self._dispatch("qsize")(queue)
+        finally:
+            self._forced.value = False
 
     def enqueue(self, message: Message, *, delay: int | None = None) -> Message:  # type: ignore[type-arg]
         message = with_lane_priority(message)
@@ -454,41 +471,3 @@ def with_lane_priority(message: Message[Any]) -> Message[Any]:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _record_dead_letter(
-    queue_name: str, redis_id: str, reason: str, data: bytes, message: Message[Any] | None, label: str
-) -> None:
-    """A dead record in the job store for a message no worker ran, so operators see it and why.
-
-    Under the message's own id when its fields are sound (only its queue or Redis id was
-    wrong), else under its Redis id, as the dead-letter listing looks them up. Its queue is
-    the queue it was read from, never the one it names."""
-    from db import jobstore
-    from runtime.store_buffer import get_buffer
-
-    queue = queue_name[: -len(".DQ")] if queue_name.endswith(".DQ") else queue_name
-    event: dict[str, Any] = {
-        "id": redis_id[:36],
-        "queue": queue,
-        "actor": label,
-        "state": "dead",
-        "seq": jobstore.seq_for("dead", 0),
-        "priority": NORMAL,
-        "payload": {"raw": data[:200].decode("utf-8", "replace")},
-        "attempts": 0,
-        "max_attempts": 1,
-        "progress": 0,
-        "error": reason,
-        "finished_at": datetime.now(UTC),
-        "broker_ref": redis_id[:64],
-    }
-    if message is not None:
-        event.update(
-            id=message.message_id,
-            actor=message.actor_name,
-            payload=message.kwargs if not message.args else {"args": list(message.args), **message.kwargs},
-            priority=lane_of(message.options.get("priority")),
-            enqueued_at=datetime.fromtimestamp(message.message_timestamp / 1000, UTC),
-        )
-    get_buffer().record(event)

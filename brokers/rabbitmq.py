@@ -28,9 +28,25 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.common import dq_name, xq_name
 from dramatiq.errors import DecodeError
 
-from brokers.operations import BrokerOperationUnsupported, DeadLetter, DeadLetterGone, Drained, QueueDepths
+from brokers.operations import (
+    BrokerOperationUnsupported,
+    DeadLetter,
+    DeadLetterGone,
+    Drained,
+    Orphans,
+    QueueDepths,
+)
 from core.lanes import LANES, lane_of
 
+#: Why RabbitMQ lists no messages of dead workers.
+ORPHANS_NOTE = (
+    "RabbitMQ gives a worker's unacknowledged messages back to their queue itself when its "
+    "connection closes (a killed worker's at once, a silent one's after the AMQP heartbeat): none wait here"
+)
+#: Messages a drain acknowledges at once (and lets RabbitMQ deliver ahead).
+TAKE_BATCH = 1000
+#: A drain stops taking when no message arrives for this long (the queue is empty).
+TAKE_IDLE_SECONDS = 0.2
 #: Letters a listing reads at most (a queue is read in order: newest first means reading them all).
 MAX_LETTERS_READ = 10_000
 
@@ -73,6 +89,10 @@ class RabbitmqOperationsBroker(RabbitmqBroker):
     def _unsupported(self, operation: str, reason: str) -> BrokerOperationUnsupported:
         return BrokerOperationUnsupported("RabbitMQ", operation, reason)
 
+    def ping(self) -> None:
+        """Open this thread's connection to RabbitMQ (or reuse it) and exchange frames on it."""
+        self.connection.process_data_events(time_limit=0)
+
     # Depths ------------------------------------------------------------------------------
 
     def queue_depths(self, queues: list[str]) -> dict[str, QueueDepths]:
@@ -86,16 +106,58 @@ class RabbitmqOperationsBroker(RabbitmqBroker):
         return False
 
     def drain_queue(self, queue: str, *, delayed: bool = True) -> Drained:
-        """Purge the queue (and its delay queue). Messages workers already hold are not the
-        broker's to drop: the caller marks the jobs so workers skip them."""
+        """Take every ready message of the queue (and its delay queue), naming their jobs, then
+        purge what arrived meanwhile (counted, not named). Messages workers already hold are not
+        the broker's to drop: the caller marks those jobs (the store's waiting ones not named
+        here) so workers skip them; naming the removed ones keeps that set to what workers hold."""
         self.declare_queue(queue, ensure=True)
-        purged = 0
+        drained = Drained()
         for name in (queue, dq_name(queue)) if delayed else (queue,):
-            purged += int(self.channel.queue_purge(name).method.message_count)
-        return Drained(removed_count=purged)
+            drained.removed_ids += self._take_ready(name)
+            drained.removed_count += int(self.channel.queue_purge(name).method.message_count)
+        drained.removed_count += len(drained.removed_ids)
+        return drained
+
+    def _take_ready(self, name: str) -> list[str]:
+        """Consume and acknowledge the messages ready in `name` when called (at most that many), on
+        a connection of its own; their job ids. Those delivered but not yet read go back on close."""
+        connection = pika.BlockingConnection(self.parameters)
+        ids: list[str] = []
+        try:
+            channel = connection.channel()
+            ready = int(channel.queue_declare(name, passive=True).method.message_count)
+            if not ready:
+                return ids
+            channel.basic_qos(prefetch_count=min(ready, TAKE_BATCH))
+            last_tag = None
+            for method, _properties, body in channel.consume(name, inactivity_timeout=TAKE_IDLE_SECONDS):
+                if method is None:
+                    break
+                ids.append(_job_id(body, f"tag-{method.delivery_tag}"))
+                last_tag = method.delivery_tag
+                if len(ids) % TAKE_BATCH == 0:
+                    channel.basic_ack(last_tag, multiple=True)
+                if len(ids) >= ready:
+                    break
+            if last_tag is not None:
+                channel.basic_ack(last_tag, multiple=True)
+            channel.cancel()
+        finally:
+            connection.close()
+        return ids
 
     def message_places(self, refs: list[tuple[str, str]]) -> list[str | None]:
         raise self._unsupported("say where a message is", "its queues can only be read in order")
+
+    # Messages of dead workers -------------------------------------------------------------
+
+    def orphaned_messages(self) -> Orphans:
+        """None: RabbitMQ redelivers a dead connection's unacknowledged messages itself (`note`)."""
+        return Orphans(note=ORPHANS_NOTE)
+
+    def requeue_orphans(self) -> Orphans:
+        """Nothing to do: RabbitMQ requeued them when the dead worker's connection closed (`note`)."""
+        return Orphans(note=ORPHANS_NOTE)
 
     # Dead letters -------------------------------------------------------------------------
 

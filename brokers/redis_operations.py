@@ -6,18 +6,34 @@ hash `<ns>:<q>.msgs`; its delayed half is the same under `<q>.DQ`; its dead lett
 sorted set `<ns>:<q>.XQ` (Redis ids scored by the time they died, ms) and the hash
 `<ns>:<q>.XQ.msgs`. A message a worker fetched has left its list but stays in the hash until
 it is acknowledged: so a delayed message in `.DQ.msgs` but in no `.DQ` list is held in a
-worker's memory until it is due.
+worker's memory until it is due. Meanwhile its Redis id sits in the ack set of the
+connection that fetched it, `<ns>:__acks__.<connection id>.<q>` (or `.<q>.DQ`); every
+connection's last command is scored in `<ns>:__heartbeats__` (ms): a connection silent for
+longer than `heartbeat_timeout` is dead, and what its ack sets hold is orphaned until the
+script's maintenance gives it back to its lane.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from dramatiq import Message
 from dramatiq.errors import DecodeError
 
-from brokers.operations import DEAD, DELAYED, WAITING, DeadLetter, DeadLetterGone, Drained, QueueDepths
-from core.lanes import LANES, lane_key
+from brokers.operations import (
+    DEAD,
+    DELAYED,
+    WAITING,
+    DeadLetter,
+    DeadLetterGone,
+    Drained,
+    OrphanedMessage,
+    Orphans,
+    QueueDepths,
+)
+from brokers.redis_keys import lane_key
+from core.lanes import LANES
 
 #: Letters read per Redis round trip when scanning or pruning.
 BATCH = 200
@@ -86,12 +102,21 @@ class RedisOperations:
 
     client: Any
     namespace: str
+    heartbeat_timeout: int  # ms
 
     def _key(self, queue: str, suffix: str = "") -> str:
         return f"{self.namespace}:{queue}{suffix}"
 
+    def _maintain(self, queue: str) -> None:
+        """Run the broker script's maintenance for `queue` now (`PriorityRedisBroker`)."""
+        raise NotImplementedError
+
     def _lane_keys(self, base: str) -> list[str]:
         return [lane_key(self.namespace, base, lane) for lane in range(1, LANES + 1)]
+
+    def ping(self) -> None:
+        """One round trip to the broker's Redis (BROKER_URL may name another Redis than REDIS_URL)."""
+        self.client.ping()
 
     # Depths ------------------------------------------------------------------------------
 
@@ -137,6 +162,47 @@ class RedisOperations:
             queued, delayed, dead = found[3 * index : 3 * index + 3]
             places.append(DEAD if dead else WAITING if queued else DELAYED if delayed else None)
         return places
+
+    # Messages of dead workers -------------------------------------------------------------
+
+    def orphaned_messages(self) -> Orphans:
+        """Messages in the ack sets of connections whose heartbeat is older than `heartbeat_timeout`."""
+        heartbeats = self._key("__heartbeats__")
+        stale_before = time.time() * 1000 - self.heartbeat_timeout
+        dead = [_text(worker) for worker in self.client.zrangebyscore(heartbeats, 0, stale_before)]
+        found: list[tuple[str, str, str]] = []  # (queue, Redis id, worker)
+        for worker in dead:
+            prefix = self._key(f"__acks__.{worker}.")
+            for key in self.client.scan_iter(match=f"{prefix}*", count=BATCH):
+                queue = _text(key)[len(prefix) :]
+                found += [(queue, _text(ref), worker) for ref in self.client.smembers(key)]
+        if not found:
+            return Orphans()
+        pipe = self.client.pipeline(transaction=False)
+        for queue, ref, _ in found:
+            pipe.hget(self._key(queue, ".msgs"), ref)
+        bodies = pipe.execute()
+        return Orphans(
+            messages=[
+                OrphanedMessage(queue=queue, ref=ref, job_id=_job_id(ref, body), worker=worker)
+                for (queue, ref, worker), body in zip(found, bodies, strict=True)
+            ]
+        )
+
+    def requeue_orphans(self) -> Orphans:
+        """Give dead workers' unacknowledged messages back to their lanes now (maintenance of each
+        queue holding some), instead of when maintenance next runs by itself."""
+        orphans = self.orphaned_messages()
+        for queue in dict.fromkeys(message.queue for message in orphans.messages):
+            self._maintain(queue)
+        if orphans.messages:
+            pipe = self.client.pipeline(transaction=False)
+            for message in orphans.messages:
+                pipe.sismember(self._key(f"__acks__.{message.worker}.{message.queue}"), message.ref)
+            still_held = pipe.execute()
+            orphans.messages = [message for message, held in zip(orphans.messages, still_held, strict=True) if not held]
+            orphans.requeued = len(orphans.messages)
+        return orphans
 
     # Dead letters -------------------------------------------------------------------------
 

@@ -27,8 +27,10 @@ from brokers.operations import DeadLetter, DeadLetterGone
 from db.engine import get_engine
 from db.models import JobRecord
 from errors import NotFound
+from observability.queue_state import known_queues
 from runtime.store_buffer import get_buffer
 from settings import get_settings
+from wiring.broker import get_broker
 
 #: Message options a requeued job does not inherit: they describe the dead attempt or its broker copy.
 TRANSIENT_OPTIONS = frozenset(
@@ -62,17 +64,11 @@ class DeadLetterNotFound(NotFound):
 
 
 def _broker() -> Any:
-    import actors
-
-    return actors.broker
+    return get_broker()
 
 
 def _queues(queue: str | None) -> list[str]:
-    if queue is not None:
-        return [queue]
-    from observability.queue_state import known_queues
-
-    return known_queues()
+    return [queue] if queue is not None else known_queues()
 
 
 def _iso(value: datetime | float | None) -> str | None:

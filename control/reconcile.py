@@ -6,9 +6,11 @@ it: jobs it finished still read `active` or `waiting`. The broker knows better
 (`message_places`): on Redis a message stays in its queue until it is acknowledged, and a
 dead-lettered one moves to the dead letters. So a record that has not moved for a while and
 whose message the broker no longer holds was acknowledged: it completed. One in the dead
-letters is dead. One still queued is waiting, or held by a worker whose unacknowledged
-messages the broker gives back (`BROKER_HEARTBEAT_TIMEOUT`): it runs again and writes its own
-record. RabbitMQ cannot say where a message is: there the records stay as they are.
+letters is dead. One still queued is waiting, or was held by a dead worker: first the broker
+gives dead workers' unacknowledged messages back to their queues (`requeue_orphans`, on
+Redis those of connections silent for `BROKER_HEARTBEAT_TIMEOUT`), so those jobs run again
+and write their own records. RabbitMQ gives them back itself and cannot say where a message
+is: there the records stay as they are.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from brokers.operations import DEAD, BrokerOperationUnsupported
 from db import jobstore
 from db.engine import get_engine
 from db.models import JobRecord
-from observability import queue_state
 from runtime.store_buffer import get_buffer
+from wiring.broker import get_broker
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +36,13 @@ NOTE = "finished while its worker died before recording it; outcome read from th
 
 
 def reconcile(min_age_seconds: float | None = None, limit: int = 5000) -> dict[str, int]:
-    """Settle records unchanged for `min_age_seconds` (default: twice the broker heartbeat timeout)."""
-    broker = queue_state.broker()
+    """Give dead workers' messages back, then settle records unchanged for `min_age_seconds`
+    (default: twice the broker heartbeat timeout). Returns how many records were checked,
+    completed and dead, and how many messages were `requeued`."""
+    broker: Any = get_broker()  # a broker of `brokers/` (the queue operations of `brokers.operations`)
+    requeued = broker.requeue_orphans().requeued
+    if requeued:
+        logger.warning("Gave %d unacknowledged messages of dead workers back to their queues", requeued)
     if min_age_seconds is None:
         min_age_seconds = max(2 * getattr(broker, "heartbeat_timeout", 0) / 1000, 60)
     get_buffer().flush(timeout=2.0)
@@ -49,11 +56,11 @@ def reconcile(min_age_seconds: float | None = None, limit: int = 5000) -> dict[s
             .limit(limit)
         ).all()
     if not rows:
-        return {"checked": 0, "completed": 0, "dead": 0}
+        return {"checked": 0, "completed": 0, "dead": 0, "requeued": requeued}
     try:
         places = broker.message_places([(row.queue, row.broker_ref) for row in rows])
     except BrokerOperationUnsupported:  # RabbitMQ, the in-memory broker: they cannot say where a message is
-        return {"checked": 0, "completed": 0, "dead": 0}
+        return {"checked": 0, "completed": 0, "dead": 0, "requeued": requeued}
     outcome: dict[str, list[Any]] = {"completed": [], "dead": []}
     for row, place in zip(rows, places, strict=True):
         if place == DEAD:
@@ -76,7 +83,12 @@ def reconcile(min_age_seconds: float | None = None, limit: int = 5000) -> dict[s
                         result={"note": NOTE} if state == "completed" else table.c.result,
                     )
                 )
-    counts = {"checked": len(rows), "completed": len(outcome["completed"]), "dead": len(outcome["dead"])}
+    counts = {
+        "checked": len(rows),
+        "completed": len(outcome["completed"]),
+        "dead": len(outcome["dead"]),
+        "requeued": requeued,
+    }
     if counts["completed"] or counts["dead"]:
         logger.warning("Job store reconciled: %s", counts)
     return counts

@@ -24,6 +24,7 @@ from errors import Conflict, InvalidInput, NotFound
 from observability import queue_state
 from runtime import flags
 from runtime.store_buffer import get_buffer
+from wiring.broker import get_broker
 
 #: A cancel that reached a worker's prefetch waits this long, so every worker has seen it.
 CANCEL_PROPAGATION_SECONDS = 0.3
@@ -49,7 +50,7 @@ class InvalidRequest(InvalidInput):
 
 
 def _broker() -> Any:
-    return queue_state.broker()
+    return get_broker()
 
 
 def queue_names() -> list[str]:
@@ -352,10 +353,12 @@ def _unfinished_ids(queue: str, states: tuple[str, ...]) -> list[str]:
 def drain(queue: str, delayed: bool = True) -> dict[str, Any]:
     """Remove every waiting (and delayed) job of `queue`; they read `cancelled` and never run.
 
-    The broker drops what it still holds (`drain_queue`). Copies a worker already fetched (its
-    prefetch, delayed messages it keeps in memory until due) are not the broker's to drop: those
-    jobs, and any the store still reads waiting or delayed, are marked so every worker skips them
-    (`flags`, read by `middleware.queue_control`). A broker that cannot drain raises
+    The broker drops what it still holds and names those jobs (`drain_queue`). Copies a worker
+    already fetched (its prefetch, delayed messages it keeps in memory until due) are not the
+    broker's to drop: those jobs, and any other the store still reads waiting or delayed, are
+    marked so every worker skips them (`flags`, read by `middleware.queue_control` several times a
+    second, and forgotten as workers skip them): only jobs the broker did not name, so the set
+    stays as small as what workers hold. A broker that cannot drain raises
     `BrokerOperationUnsupported` before anything is marked."""
     check_queue(queue)
     drained = _broker().drain_queue(queue, delayed=delayed)

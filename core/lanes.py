@@ -1,4 +1,4 @@
-"""Priority lanes on Redis: which lane a message's `priority` option means, and each lane's list.
+"""Priority lanes: which lane a message's `priority` option means (the broker keeps each lane's list).
 
 A lane is a whole number from 1 (CRITICAL) to 10 (BACKGROUND). Whatever a producer put in
 `options["priority"]` is made one, here and in `dispatch.lua` (`lane_number`) alike, so a
@@ -27,9 +27,3 @@ def lane_of(priority: Any) -> int:
     if math.isnan(value):
         return NORMAL
     return math.floor(min(max(value, 1.0), float(LANES)) + 0.5)
-
-
-def lane_key(namespace: str, queue_name: str, lane: int) -> str:
-    """The Redis list of a queue's lane (Dramatiq's own list for NORMAL)."""
-    base = f"{namespace}:{queue_name}"
-    return base if lane == NORMAL else f"{base}|{lane}"

@@ -1,11 +1,20 @@
-"""Names shared by the observability modules."""
+"""Queue names as the rest of the code speaks of them: the queue, never its broker-side halves.
+
+A broker keeps a queue's delayed and dead-letter messages in queues of their own; their
+names are Dramatiq's rule (`dramatiq.common`), so they are asked of Dramatiq here and
+spelled nowhere outside `brokers/`.
+"""
 
 from __future__ import annotations
 
+from dramatiq.common import dq_name, q_name
+
 
 def canonical_queue(queue_name: str) -> str:
-    """`reports.DQ` and `reports.XQ` are the delayed and dead-letter halves of queue `reports`."""
-    for suffix in (".DQ", ".XQ"):
-        if queue_name.endswith(suffix):
-            return queue_name[: -len(suffix)]
-    return queue_name
+    """The queue a broker queue name belongs to: the delayed and dead-letter halves of `reports` are `reports`."""
+    return q_name(queue_name)
+
+
+def is_delay_queue(queue_name: str) -> bool:
+    """True for the broker queue that holds a queue's delayed messages until they are due."""
+    return dq_name(queue_name) == queue_name

@@ -1,7 +1,9 @@
-"""This process's Redis client for observability keys, with short timeouts so checks never hang.
+"""This process's Redis client for the project's own keys, with short timeouts so checks never hang.
 
-Made on first use and never inherited across a fork. Keys live under `adjobs:` in REDIS_URL's
-database; the broker's own keys are read through the broker's client instead.
+The one client of the runtime state (flags, heartbeats, the metrics recorder), the schedule
+state, the alerts and `/health`. Made on first use and never inherited across a fork. Keys live
+under `adjobs:` in REDIS_URL's database; the broker's own keys are the broker's business
+(`brokers/`), read through its methods.
 """
 
 from __future__ import annotations

@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import unquote
 
 from pydantic import BaseModel
+
+from settings import SettingsError, get_settings
 
 #: Parts of key names whose values are never sent anywhere (compared without case, `_` or `-`).
 SECRET_WORDS = (
@@ -86,7 +87,6 @@ _KEYED_VALUE = re.compile(
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s++[\w.~+/=-]++")
 # The user information of a URL: everything after `://` up to the authority's last `@`.
 _URL_CREDENTIALS = re.compile(r"://(?:[^\s/?#@]*+@)++")
-_AUTHORITY = re.compile(r"://([^\s/?#]++)")
 
 
 def is_secret_key(key: object) -> bool:
@@ -109,8 +109,6 @@ def url_origin(url: str) -> str:
 
 def secret_values() -> tuple[str, ...]:
     """The secrets of the process's settings, longest first (none when the settings cannot be read)."""
-    from settings import SettingsError, get_settings
-
     try:
         settings = get_settings()
     except SettingsError:
@@ -149,21 +147,6 @@ def scrub_text(text: str) -> str:
     text = redact_url(text)
     text = _BEARER.sub(rf"\1 {FILTERED}", text)
     return _KEYED_VALUE.sub(rf"\1{FILTERED}", text)
-
-
-def url_secret_forms(url: str | None) -> list[str]:
-    """The parts of a connection URL that are secret: its password, as written and decoded, and the URL with it.
-
-    A URL without a password (`redis://127.0.0.1:6379/0`) holds no secret: it stays readable in errors and logs.
-    """
-    if not url:
-        return []
-    authority = _AUTHORITY.search(url)
-    userinfo = authority.group(1).rpartition("@")[0] if authority else ""
-    _user, colon, password = userinfo.partition(":")
-    if not (colon and password):
-        return []
-    return [url, password, unquote(password)]
 
 
 def scrub(value: Any, depth: int = 0) -> Any:

@@ -46,6 +46,7 @@ from core.csv_escape import escaped_text
 from core.file_writes import replacing
 from db import copy_csv
 from db.models import AdEvent, AnalyticsRollup, Export
+from db.rollups import SQLITE_BUCKET
 from errors import InvalidInput, NotFound
 from settings import get_settings
 
@@ -149,9 +150,7 @@ def _day_range(spec: ExportSpec) -> tuple[datetime, datetime]:
 def _bucket(dialect: str, granularity: str) -> Any:
     if dialect == "postgresql":
         return literal_column(f"(date_trunc('{granularity}', ad_events.ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')")
-    from db.rollups import _SQLITE_BUCKET
-
-    return literal_column(_SQLITE_BUCKET[granularity].replace("ts", "ad_events.ts"))
+    return literal_column(SQLITE_BUCKET[granularity].replace("ts", "ad_events.ts"))
 
 
 def _as_is(column: ColumnElement[Any]) -> ColumnElement[Any]:

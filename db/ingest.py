@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Engine, insert, select, text
 
+from db.engine import get_engine
 from db.event_checks import CheckedBatch, check_batch
 from db.event_files import COLUMNS, RawBatch, RefusedFile, Reject, file_format, read_batches
 from db.models import AdEvent, Publisher
@@ -126,8 +127,6 @@ def load_file(
     Raises RefusedFile (nothing loaded) for a file that is not an event file or, without
     `skip_bad`, has a bad row; FileNotFoundError when there is no such file.
     """
-    from db.engine import get_engine
-
     path = Path(path)
     started = time.monotonic()
     fmt = file_format(path)

@@ -211,7 +211,7 @@ BOUNDS_ONE_ZONE_PG = {
 
 # --- SQLite (UTC calendars) ----------------------------------------------------------------
 
-_SQLITE_BUCKET = {
+SQLITE_BUCKET = {
     "hour": "strftime('%Y-%m-%d %H:00:00.000000', ts)",
     "day": "strftime('%Y-%m-%d 00:00:00.000000', ts)",
     "week": "strftime('%Y-%m-%d 00:00:00.000000', ts, 'weekday 0', '-6 days')",
@@ -256,7 +256,7 @@ _FILTERS_SQLITE = {
     (True, True): _FILTER_PUBLISHERS_SQLITE + " " + _FILTER_TIMEZONES_SQLITE,
 }
 UPSERTS_SQLITE = {
-    (granularity, *key): _UPSERT_SQLITE.format(granularity=granularity, bucket=_SQLITE_BUCKET[granularity], filters=f)
+    (granularity, *key): _UPSERT_SQLITE.format(granularity=granularity, bucket=SQLITE_BUCKET[granularity], filters=f)
     for granularity in GRANULARITIES
     for key, f in _FILTERS_SQLITE.items()
 }

@@ -22,7 +22,8 @@ def worker(*args: str) -> bool:
 
 def beat(*args: str) -> bool:
     from settings import get_settings
-    from wiring.broker import build_broker, ensure_reachable
+    from wiring.broker import build_broker
+    from wiring.service import ensure_reachable
 
     settings = get_settings()
     ensure_reachable(build_broker(settings), settings.effective_broker_url)  # raises when it does not answer

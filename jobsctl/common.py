@@ -2,7 +2,8 @@
 
 `exit_codes()` is the CLI's one error mapping: a project error (`errors.JobsError`) prints
 one line and exits with its kind's `exit_code`; a driver's "server away" is
-`errors.ServiceUnavailable` (exit 4). `jobsctl.main.main` runs every command inside it.
+`errors.ServiceUnavailable` (exit 4). `jobsctl.main.main` runs every command inside it, and
+`jobsctl.main` loads the commands inside `exit_while_loading()`, its twin for import time.
 """
 
 from __future__ import annotations
@@ -72,6 +73,23 @@ def exit_codes() -> Iterator[None]:
         if known is None:
             raise
         fail(str(known), known.exit_code)
+
+
+@contextmanager
+def exit_while_loading() -> Iterator[None]:
+    """`exit_codes()` for the imports of the commands, before any command runs (so `SystemExit`, not `typer.Exit`).
+
+    Loading the commands declares every actor (`jobsctl.runtime` imports `actors.catalog`), which reads the
+    settings: a malformed setting is then one line naming it and exit 2, as CONTRACT.md asks, not a traceback.
+    """
+    try:
+        yield
+    except Exception as error:
+        known = as_jobs_error(error)
+        if known is None:
+            raise
+        err.print(f"[red]error:[/] {escape(str(known))}", highlight=False)
+        raise SystemExit(known.exit_code) from None
 
 
 def redact(url: str) -> str:

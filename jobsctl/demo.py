@@ -19,13 +19,32 @@ from pathlib import Path
 from statistics import mean, quantiles
 from typing import Any
 
+import dramatiq
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select, text
 
-from jobsctl.common import redact
+from db.engine import get_engine
+from db.event_files import COLUMNS
+from db.events import (
+    COUNTRIES,
+    COUNTRY_ECPM,
+    COUNTRY_SHARE,
+    DEVICE_SHARE,
+    DEVICES,
+    SeedPlan,
+    count_events,
+    publisher_ids,
+    seed_events,
+)
+from db.ingest import load_file
+from db.migrate import upgrade
+from db.models import AnalyticsRollup, JobRecord
+from jobsctl.common import progress_bar, redact
 from jobsctl.runtime import embedded_default, load_actors
+from runtime.store_buffer import get_buffer
 from settings import get_settings
+from wiring.broker import get_broker
 
 #: How long the demo waits for its jobs.
 DEMO_TIMEOUT = 180.0
@@ -37,8 +56,9 @@ DEMO_NEW_PUBLISHER = "pub-newcomer"
 def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None) -> None:
     settings = get_settings()
     embedded = embedded_default(settings) or settings.embedded
-    actors = load_actors(embedded=embedded)
+    load_actors(embedded=embedded)
     settings = get_settings()
+    broker = get_broker()
     mode = "embedded (SQLite file + in-process broker and worker)" if embedded else "configured servers"
     console.rule("[bold]ad-analytics jobs: demo")
     console.print(f"mode: [bold]{mode}[/]")
@@ -46,14 +66,8 @@ def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None
     if not embedded:
         console.print(f"broker: {redact(settings.effective_broker_url)}")
 
-    from db.engine import get_engine
-    from db.events import SeedPlan, count_events, seed_events
-    from db.migrate import upgrade
-
     upgrade()
     console.print("schema: up to date")
-
-    from jobsctl.main import progress_bar
 
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
@@ -73,9 +87,7 @@ def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None
     with get_engine().connect() as connection:
         publishers = [row[0] for row in connection.execute(text("SELECT id FROM publishers ORDER BY id"))]
 
-    from actors.aggregation import aggregate_analytics
-    from runtime.store_buffer import get_buffer
-
+    aggregate_analytics = broker.get_actor("aggregate_analytics")
     started = time.monotonic()
     # One statement for all publishers per granularity: a fifth of the cost of one per publisher,
     # and well inside the queue's rate limit (10 per minute).
@@ -87,14 +99,14 @@ def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None
     ids = [m.message_id for m in messages]
     console.print(f"sent {len(ids)} aggregation jobs (hour and day) for all {len(publishers)} publishers, {yesterday}")
 
-    worker = _start_worker(actors, embedded)
+    worker = _start_worker(broker, embedded)
     try:
         with progress_bar() as bar:
             task = bar.add_task("processing jobs", total=len(ids))
             states = _wait_for(ids, lambda done: bar.update(task, completed=done))
         wall = time.monotonic() - started
         # Then one of every other job type, on the rollups just made.
-        others = _send_every_job_type(yesterday, today - timedelta(days=days - 1), publishers)
+        others = _send_every_job_type(broker, yesterday, today - timedelta(days=days - 1), publishers)
         get_buffer().flush()
         console.print(f"sent {len(others)} jobs of every other type: {', '.join(sorted({a for a, _ in others}))}")
         with progress_bar() as bar:
@@ -116,9 +128,6 @@ def _write_sample_file(day: date, rows: int) -> Path:
 
     The same day always gives the same bytes, so a second demo finds the file already loaded.
     """
-    from db.event_files import COLUMNS
-    from db.events import COUNTRIES, COUNTRY_ECPM, COUNTRY_SHARE, DEVICE_SHARE, DEVICES, publisher_ids
-
     path = DEMO_FILES / f"events-{day.isoformat()}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(day.toordinal())
@@ -151,8 +160,6 @@ def _write_sample_file(day: date, rows: int) -> Path:
 
 def _ingest_sample_file(console: Console, day: date, embedded: bool) -> None:
     """Load a generated event file through `db.ingest.load_file`, as `jobsctl ingest` does, and say what it did."""
-    from db.ingest import load_file
-
     path = _write_sample_file(day, 2_000 if embedded else 10_000)
     result = load_file(path, loaded_by="jobsctl demo")
     where = path.resolve()
@@ -166,15 +173,16 @@ def _ingest_sample_file(console: Console, day: date, embedded: bool) -> None:
     )
 
 
-def _send_every_job_type(day: Any, first_day: Any, publishers: list[str]) -> list[tuple[str, str]]:
+def _send_every_job_type(
+    broker: dramatiq.Broker, day: Any, first_day: Any, publishers: list[str]
+) -> list[tuple[str, str]]:
     """One or more jobs of each type besides the day's aggregation; returns (actor, job id)."""
-    from actors.aggregation import aggregate_analytics
-    from actors.cache_warming import warm_cache
-    from actors.cleanup import cleanup
-    from actors.exports import export_data
-    from actors.metrics import calculate_metrics
-    from actors.reports import generate_report
-
+    aggregate_analytics = broker.get_actor("aggregate_analytics")
+    calculate_metrics = broker.get_actor("calculate_metrics")
+    warm_cache = broker.get_actor("warm_cache")
+    export_data = broker.get_actor("export_data")
+    generate_report = broker.get_actor("generate_report")
+    cleanup = broker.get_actor("cleanup")
     publisher = publishers[0]
     day_text, first_text = day.isoformat(), first_day.isoformat()
     messages = [
@@ -201,9 +209,6 @@ def _send_every_job_type(day: Any, first_day: Any, publishers: list[str]) -> lis
 
 
 def _print_job_types(console: Console, jobs: list[tuple[str, str]]) -> None:
-    from db.engine import get_engine
-    from db.models import JobRecord
-
     with get_engine().connect() as connection:
         rows = {
             row.id: row
@@ -233,11 +238,9 @@ def _describe_result(result: Any) -> str:
     return ", ".join(f"{key}={value}" for key, value in result.items() if not isinstance(value, dict | list))
 
 
-def _start_worker(actors: Any, embedded: bool) -> Any:
+def _start_worker(broker: dramatiq.Broker, embedded: bool) -> Any:
     if embedded:
-        from dramatiq import Worker
-
-        worker = Worker(actors.broker, worker_threads=4)
+        worker = dramatiq.Worker(broker, worker_threads=4)
         worker.start()
         return worker
     env = dict(os.environ)
@@ -258,15 +261,10 @@ def _stop_worker(worker: Any) -> None:
             worker.kill()
     else:
         worker.stop()
-    from runtime.store_buffer import get_buffer
-
     get_buffer().flush()
 
 
 def _wait_for(ids: list[str], report: Any) -> dict[str, str]:
-    from db.engine import get_engine
-    from db.models import JobRecord
-
     deadline = time.monotonic() + DEMO_TIMEOUT
     states: dict[str, str] = {}
     while time.monotonic() < deadline:
@@ -282,9 +280,6 @@ def _wait_for(ids: list[str], report: Any) -> dict[str, str]:
 
 
 def _print_summary(console: Console, day: Any, ids: list[str], states: dict[str, str], wall: float) -> None:
-    from db.engine import get_engine
-    from db.models import AnalyticsRollup, JobRecord
-
     with get_engine().connect() as connection:
         r = AnalyticsRollup
         day_start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)

@@ -13,7 +13,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import OperationalError
 
+from db.engine import get_engine
+from db.event_files import RefusedFile
+from db.ingest import load_file
 from jobsctl.common import (
     FAILED,
     INVALID,
@@ -77,12 +81,6 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Load event files into ad_events (COPY; idempotent by checksum; a bad row refuses the file)."""
-    from sqlalchemy.exc import OperationalError
-
-    from db.engine import get_engine
-    from db.event_files import RefusedFile
-    from db.ingest import load_file
-
     engine = get_engine()
     database = "PostgreSQL" if engine.dialect.name == "postgresql" else "the database"
     try:

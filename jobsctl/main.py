@@ -9,19 +9,39 @@ from typing import Annotated, Any
 
 import typer
 
-from jobsctl import (
-    ingest_command,  # noqa: F401  (registers ingest)
-    operator_commands,  # noqa: F401  (registers stats, jobs, job, retry, cancel, ...)
+from db.engine import get_engine
+from db.events import SeedPlan, seed_events
+from db.migrate import upgrade
+from jobsctl.common import (
+    INVALID,
+    JsonOption,
+    app,
+    console,
+    emit_json,
+    err,
+    exit_codes,
+    exit_while_loading,
+    fail,
+    progress_bar,
+    redact,
 )
-from jobsctl.common import INVALID, JsonOption, app, console, emit_json, err, exit_codes, fail, progress_bar, redact
+from runtime.store_buffer import get_buffer
+from settings import get_settings
+from wiring.broker import get_broker
+
+# These declare every actor (`jobsctl.runtime` imports `actors.catalog`), reading the settings on the way.
+with exit_while_loading():
+    from jobsctl import (
+        ingest_command,  # noqa: F401  (registers ingest)
+        operator_commands,  # noqa: F401  (registers stats, jobs, job, retry, cancel, ...)
+    )
+    from jobsctl.demo import run_demo
+    from jobsctl.runtime import load_actors
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (alembic upgrade head)."""
-    from db.migrate import upgrade
-    from settings import get_settings
-
     upgrade()
     console.print(f"[green]schema up to date[/] on {redact(get_settings().effective_database_url)}")
 
@@ -35,9 +55,6 @@ def seed(
     as_json: JsonOption = False,
 ) -> None:
     """Insert realistic synthetic raw ad events."""
-    from db.engine import get_engine
-    from db.events import SeedPlan, seed_events
-
     first = date.fromisoformat(start) if start else datetime.now(UTC).date() - timedelta(days=days - 1)
     plan = SeedPlan(start=first, days=days, rows_per_day=rows_per_day, publishers=publishers)
     started = datetime.now(UTC)
@@ -59,8 +76,6 @@ def demo(
     rows_per_day: Annotated[int | None, typer.Option(help="Events per day when seeding.")] = None,
 ) -> None:
     """Run the main job end to end and print what it did."""
-    from jobsctl.demo import run_demo
-
     run_demo(console, days=days, rows_per_day=rows_per_day)
 
 
@@ -71,9 +86,7 @@ def api(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
     """Serve the admin HTTP API and the dashboard (uvicorn)."""
-    import uvicorn
-
-    from settings import get_settings
+    import uvicorn  # only this command serves: the other commands start without loading the server
 
     settings = get_settings()
     if not (settings.api_admin_tokens or settings.api_read_tokens):
@@ -94,26 +107,23 @@ def send(
     as_json: JsonOption = False,
 ) -> None:
     """Send a job; prints its id."""
-    from jobsctl.runtime import load_actors
-
     try:
         payload = json.loads(data)
     except json.JSONDecodeError as error:
         fail(f"--data is not JSON: {error}", INVALID)
     if not isinstance(payload, dict):
         fail("--data must be a JSON object", INVALID)
-    actors = load_actors(embedded=False)
-    target = actors.broker.actors.get(actor)
+    load_actors(embedded=False)
+    broker = get_broker()
+    target = broker.actors.get(actor)
     if target is None:
-        fail(f"unknown actor {actor!r}; known: {', '.join(sorted(actors.broker.actors))}", INVALID)
+        fail(f"unknown actor {actor!r}; known: {', '.join(sorted(broker.actors))}", INVALID)
     options: dict[str, Any] = {}
     if priority is not None:
         options["priority"] = priority
     if job_id is not None:
         options["job_id"] = job_id
     message = target.send_with_options(kwargs=payload, delay=delay, **options)
-    from runtime.store_buffer import get_buffer
-
     get_buffer().flush()
     result = {"jobId": message.message_id, "queueName": target.queue_name, "jobName": actor}
     if as_json:

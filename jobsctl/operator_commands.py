@@ -8,6 +8,7 @@ schedule / export, 4 Redis or PostgreSQL unreachable.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,22 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from jobsctl.common import FAILED, INVALID, JsonOption, app, console, emit_json, exit_codes, fail, report
+from actors.exports import describe_export, find_export, request_export
+from control import dead_letters, service
+from jobsctl.common import (
+    FAILED,
+    INVALID,
+    JsonOption,
+    app,
+    console,
+    emit_json,
+    exit_codes,
+    fail,
+    progress_bar,
+    report,
+)
+from jobsctl.runtime import load_actors
+from scheduling import dispatcher
 
 STATES = ("waiting", "delayed", "active", "completed", "failed", "dead", "cancelled")
 STATE_STYLES = {
@@ -35,13 +51,11 @@ Limit = Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")]
 
 @contextmanager
 def operation() -> Iterator[None]:
-    """Load the actors (configured servers, never the embedded default), then run the command's work.
+    """Run the command's work on the configured servers, never the embedded default (`load_actors(embedded=False)`).
 
-    Errors leave through the CLI's one mapping (`jobsctl.common.exit_codes`): each error's kind
-    carries its exit code.
+    Every actor and the schedule table are declared as the CLI loads (`jobsctl.runtime`). Errors leave
+    through the CLI's one mapping (`jobsctl.common.exit_codes`): each error's kind carries its exit code.
     """
-    from jobsctl.runtime import load_actors
-
     with exit_codes():
         load_actors(embedded=False)
         yield
@@ -63,8 +77,6 @@ def _time(value: str | None) -> str:
 @app.command()
 def stats(as_json: JsonOption = False) -> None:
     """Every queue: jobs per state and whether it is paused."""
-    from control import dead_letters, service
-
     with operation():
         figures = service.queue_metrics()
         dead = dead_letters.count_dead()
@@ -118,8 +130,6 @@ def jobs(
     as_json: JsonOption = False,
 ) -> None:
     """Jobs of a queue, newest first."""
-    from control import service
-
     with operation():
         found = service.list_jobs(queue, status, limit, offset)
     if as_json:
@@ -131,10 +141,6 @@ def jobs(
 @app.command()
 def job(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
     """One job: payload, state, attempts, timings, error and traceback, progress."""
-    import json
-
-    from control import service
-
     with operation():
         found = service.get_job(queue, job_id)
     if as_json:
@@ -164,8 +170,6 @@ def job(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
 @app.command()
 def retry(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
     """Run a failed or dead job again (a new job, linked to the original)."""
-    from control import service
-
     with operation():
         result = service.retry(queue, job_id)
     report(result, as_json, f"retrying {job_id} as [bold]{result['jobId']}[/]")
@@ -174,8 +178,6 @@ def retry(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
 @app.command()
 def cancel(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
     """Cancel a waiting or delayed job: it never runs."""
-    from control import service
-
     with operation():
         result = service.cancel(queue, job_id)
     report(result, as_json, f"{job_id} {_state(result['state'])}")
@@ -184,8 +186,6 @@ def cancel(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
 @app.command()
 def pause(queue: Queue, as_json: JsonOption = False) -> None:
     """Stop every worker starting jobs of the queue (waiting jobs stay)."""
-    from control import service
-
     with operation():
         result = service.pause(queue)
     report(result, as_json, f"{queue} [red]paused[/]")
@@ -194,8 +194,6 @@ def pause(queue: Queue, as_json: JsonOption = False) -> None:
 @app.command()
 def resume(queue: Queue, as_json: JsonOption = False) -> None:
     """Let workers start jobs of the queue again."""
-    from control import service
-
     with operation():
         result = service.resume(queue)
     report(result, as_json, f"{queue} [green]resumed[/]")
@@ -210,8 +208,6 @@ def clean(
     as_json: JsonOption = False,
 ) -> None:
     """Remove finished job records of a queue."""
-    from control import service
-
     with operation():
         result = service.clean(queue, grace, status, limit)
     report(result, as_json, f"removed {result['removed']:,} {status} job(s) from {queue}")
@@ -220,8 +216,6 @@ def clean(
 @app.command()
 def drain(queue: Queue, as_json: JsonOption = False) -> None:
     """Remove every waiting and delayed job of a queue (they read cancelled)."""
-    from control import service
-
     with operation():
         result = service.drain(queue)
     report(result, as_json, f"drained {result['removed']:,} job(s) from {queue}")
@@ -238,8 +232,6 @@ def dead_letters_command(
     as_json: JsonOption = False,
 ) -> None:
     """Dead letters (jobs out of retries), newest first; --retry-all or --purge them."""
-    from control import dead_letters, service
-
     with operation():
         if queue is not None:
             service.check_queue(queue)
@@ -276,9 +268,6 @@ def schedules(
 ) -> None:
     """The cron schedules with their next runs; start, stop or trigger one."""
     with operation():
-        import schedules as _table  # noqa: F401  (registers the schedule table)
-        from scheduling import dispatcher
-
         if action == "list":
             result: Any = dispatcher.describe()
         elif action in ("start", "stop", "trigger"):
@@ -330,8 +319,6 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Export rollups or raw events of a publisher to a file under EXPORT_DIR (run by a worker)."""
-    from control import exports, service
-
     filters = {
         key: value for key, value in (("country", country), ("device", device), ("ad_unit_id", ad_unit)) if value
     }
@@ -345,17 +332,15 @@ def export(
         "csv_escape_formulas": csv_escape_formulas,
     }
     with operation():
-        started = exports.start(fields)
+        started = request_export(fields)
         if not wait:
             report(started, as_json, f"export {started['exportId']} pending")
             return
-        from jobsctl.common import progress_bar
-
         deadline = time.monotonic() + timeout
         with progress_bar(to_stderr=as_json) as bar:
             task = bar.add_task(f"export {started['exportId'][:8]}", total=100)
             while True:
-                described = exports.describe(started["exportId"])
+                described = describe_export(started["exportId"])
                 job_row = service.get_job("data-export", started["jobId"]) if described["status"] != "pending" else None
                 bar.update(
                     task, completed=100 if described["status"] == "completed" else (job_row or {}).get("progress") or 0
@@ -367,7 +352,7 @@ def export(
         emit_json(described)
     elif described["status"] == "completed":
         console.print(f"[green]completed[/]: {described['rowCount']:,} rows, {described['bytes']:,} bytes")
-        found = exports.find(started["exportId"])
+        found = find_export(started["exportId"])
         console.print(found["file_path"])
     if described["status"] == "failed":
         fail(f"export failed: {described['error']}", FAILED)

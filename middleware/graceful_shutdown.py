@@ -30,7 +30,8 @@ import dramatiq
 from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
 
-from db import jobstore
+from brokers.priority_redis import PriorityRedisBroker
+from middleware.job_store import JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +89,8 @@ class GracefulShutdown(Middleware):
             by_queue[message.queue_name].append(message)
         for queue_name, messages in by_queue.items():
             consumer = getattr(worker.consumers.get(queue_name), "consumer", None)
-            if consumer is None or not hasattr(broker, "client"):
-                continue  # RabbitMQ redelivers unacknowledged messages on its own
+            if consumer is None or not isinstance(broker, PriorityRedisBroker):
+                continue  # RabbitMQ redelivers unacknowledged messages on its own; in memory, nothing is held
             try:
                 consumer.requeue(messages)
             except Exception:
@@ -105,17 +106,7 @@ class GracefulShutdown(Middleware):
 
 
 def _record_waiting_again(broker: Broker, messages: list[MessageProxy]) -> None:
-    """Tell the store these attempts are waiting again (same attempt, same rank as `active`)."""
-    from middleware.job_store import JobStore
-
+    """Tell the store these attempts are waiting again (when the broker's middleware keeps one)."""
     store = next((m for m in broker.middleware if isinstance(m, JobStore)), None)
-    if store is None:
-        return
-    for message in messages:
-        attempt = message.options.get("retries", 0)
-        event = store._base(broker, message, "active", attempt)  # type: ignore[arg-type]
-        event.update(state="waiting", attempts=attempt, started_at=None, worker=None)
-        # Equal rank with `active`: a later event wins.
-        event["seq"] = jobstore.seq_for("active", attempt, message.options.get("holds", 0))
-        store.buffer.record(event)
-    store.buffer.flush()
+    if store is not None:
+        store.record_waiting_again(broker, messages)

@@ -1,4 +1,4 @@
-"""Counts every attempt's outcome and duration for Prometheus (`observability/metrics.py`).
+"""Counts every attempt's outcome and duration for Prometheus (`runtime/metrics_recorder.py`).
 
 Hooks: `before_process_message` (start time), `after_process_message` and
 `after_skip_message` (completed, retried or dead), `after_worker_shutdown` (last flush).
@@ -16,7 +16,7 @@ from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
 
 from core.naming import canonical_queue
-from observability import metrics
+from runtime import metrics_recorder
 from settings import get_settings
 
 
@@ -45,12 +45,12 @@ class JobMetrics(Middleware):
             state = "retried"
         started = getattr(message, "_metrics_started", None)
         duration = None if started is None else time.monotonic() - started
-        metrics.record_job(canonical_queue(message.queue_name), message.actor_name, state, duration)
+        metrics_recorder.record_job(canonical_queue(message.queue_name), message.actor_name, state, duration)
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         if self._enabled and message.failed:
-            metrics.record_job(canonical_queue(message.queue_name), message.actor_name, "dead", None)
+            metrics_recorder.record_job(canonical_queue(message.queue_name), message.actor_name, "dead", None)
 
     def after_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
         if self._enabled:
-            metrics.flush()
+            metrics_recorder.flush()

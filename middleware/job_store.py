@@ -3,9 +3,12 @@
 Hooks: `after_enqueue` (waiting or delayed, on the producer's side), `before_process_message`
 (active), `after_process_message` (completed, failed with a retry pending, or dead),
 `after_skip_message` and `after_nack` (dead letters that never ran, such as a message for an
-unknown actor). Events go to the process's `StoreBuffer`, never to the database on the
-worker's hot path. This middleware must sit before Retries in the list: `after_*` hooks run
-in reverse order, so it sees whether Retries re-enqueued the message or failed it.
+unknown actor), `after_refuse_message` (the Redis broker's signal for a message it dead-lettered
+before any worker thread saw it). `record_waiting_again` is for `GracefulShutdown`, which puts
+jobs still running after the grace period back on their queue. Events go to the process's
+`StoreBuffer`, never to the database on the worker's hot path. This middleware must sit before
+Retries in the list: `after_*` hooks run in reverse order, so it sees whether Retries
+re-enqueued the message or failed it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +25,8 @@ from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.message import Message
 
+from core.lanes import NORMAL, lane_of
+from core.naming import canonical_queue
 from db import jobstore
 from middleware.bounded_retries import retry_refusal
 from runtime.store_buffer import StoreBuffer, get_buffer
@@ -126,6 +132,17 @@ class JobStore(Middleware):
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         self._started.pop(message.message_id, None)
 
+    def record_waiting_again(self, broker: Broker, messages: list[MessageProxy]) -> None:
+        """These attempts went back to their queue unfinished (a graceful stop): waiting again, same attempt."""
+        for message in messages:
+            attempt = message.options.get("retries", 0)
+            event = self._base(broker, message, "active", attempt)
+            event.update(state="waiting", attempts=attempt, started_at=None, worker=None)
+            # Equal rank with `active`: a later event wins.
+            event["seq"] = jobstore.seq_for("active", attempt, message.options.get("holds", 0))
+            self.buffer.record(event)
+        self.buffer.flush()
+
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
         # Dead letters that never reached after_process_message: a message for an unknown
         # actor, or one a middleware refused before it ran.
@@ -139,13 +156,54 @@ class JobStore(Middleware):
             event["traceback"] = _format(exception)
         self.buffer.record(event)
 
+    def after_refuse_message(
+        self,
+        broker: Broker,
+        queue_name: str,
+        broker_ref: str,
+        data: bytes,
+        message: Message[Any] | None,
+        reason: str,
+        label: str,
+    ) -> None:
+        """A dead record for a message the broker sent to the dead letters before any worker thread
+        saw it (unreadable or malformed: `brokers.priority_redis`), so operators see it and why.
+
+        Under the message's own id when its fields are sound (only its queue or broker id was
+        wrong), else under its broker id (as the dead-letter listing looks it up) with `label` as
+        its actor. Its queue is the queue it was read from, never the one it names."""
+        event: dict[str, Any] = {
+            "id": broker_ref[:36],
+            "queue": canonical_queue(queue_name),
+            "actor": label,
+            "state": "dead",
+            "seq": jobstore.seq_for("dead", 0),
+            "priority": NORMAL,
+            "payload": {"raw": data[:200].decode("utf-8", "replace")},
+            "attempts": 0,
+            "max_attempts": 1,
+            "progress": 0,
+            "error": reason,
+            "finished_at": _now(),
+            "broker_ref": broker_ref[:64],
+        }
+        if message is not None:
+            event.update(
+                id=message.message_id,
+                actor=message.actor_name,
+                payload=message.kwargs if not message.args else {"args": list(message.args), **message.kwargs},
+                priority=lane_of(message.options.get("priority")),
+                enqueued_at=_from_millis(message.message_timestamp),
+            )
+        self.buffer.record(event)
+
     # Helpers ----------------------------------------------------------------------------
 
     def _base(self, broker: Broker, message: Message[Any] | MessageProxy, state: str, attempt: int) -> dict[str, Any]:
         options = message.options
         return {
             "id": message.message_id,
-            "queue": _canonical_queue(message.queue_name),
+            "queue": canonical_queue(message.queue_name),
             "actor": message.actor_name,
             "state": state,
             "seq": jobstore.seq_for(state, attempt, options.get("holds", 0)),
@@ -158,13 +216,6 @@ class JobStore(Middleware):
             "retry_of": options.get("retry_of"),
             "pipeline_id": options.get("pipeline_id"),
         }
-
-
-def _canonical_queue(queue_name: str) -> str:
-    for suffix in (".DQ", ".XQ"):
-        if queue_name.endswith(suffix):
-            return queue_name[: -len(suffix)]
-    return queue_name
 
 
 def _max_attempts(broker: Broker, message: Message[Any] | MessageProxy) -> int:
@@ -184,6 +235,4 @@ def _summary(result: Any) -> Any:
 
 
 def _format(exception: BaseException) -> str:
-    import traceback
-
     return "".join(traceback.format_exception(exception))[-MAX_TRACEBACK:]

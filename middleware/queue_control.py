@@ -21,7 +21,7 @@ from dramatiq import Middleware
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import SkipMessage
 
-from core.naming import canonical_queue
+from core.naming import canonical_queue, is_delay_queue
 from middleware.holds import hold
 from runtime import flags
 
@@ -51,7 +51,7 @@ class QueueControl(Middleware):
         if worker is None:
             return
         for name, consumer in list(worker.consumers.items()):
-            if name.endswith(".DQ"):
+            if is_delay_queue(name):
                 continue  # delayed jobs keep falling due into their (paused) queue
             # Only consumers this middleware paused are resumed here: a pause of the whole
             # worker (Worker.pause) is not ours to undo.

@@ -30,7 +30,7 @@ from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiterBackend, Wind
 
 from core.naming import canonical_queue
 from middleware.holds import hold
-from observability.metrics import record_rate_limit_hold
+from runtime.metrics_recorder import record_rate_limit_hold
 from settings import get_settings
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from dramatiq import Middleware
 from dramatiq.broker import Broker
 from dramatiq.worker import _WorkQueueItem
 
-from brokers.priority_redis import lane_of
+from core.lanes import lane_of
 from core.naming import canonical_queue
 from settings import get_settings
 

@@ -1,1 +1,1 @@
-"""Failures and observability: Sentry events, metrics, alerts, health, heartbeats, structured logs."""
+"""The readers behind `/health`, `/metrics`, the alerts monitor and the queues at a glance."""

@@ -19,13 +19,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import sentry_sdk
+from croniter import croniter
 from pydantic import SecretStr
 
+from control import dead_letters
 from core import redis_client
 from core.scrub import scrub, url_origin
-from observability import metrics, queue_state
-from runtime import heartbeats
+from observability import queue_state
+from runtime import heartbeats, metrics_recorder
+from scheduling import state
 from settings import QUEUE_NAMES, Settings, get_settings
+from telemetry.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +73,7 @@ def _queue_alerts(settings: Settings, snapshot: queue_state.Snapshot) -> list[Al
 
 def _failure_rate_alerts(settings: Settings) -> list[Alert]:
     alerts = []
-    for queue, counts in metrics.outcomes_since(3600).items():
+    for queue, counts in metrics_recorder.outcomes_since(3600).items():
         finished = counts.get("completed", 0) + counts.get("dead", 0)
         if finished < settings.alert_failure_rate_min_jobs:
             continue
@@ -87,11 +92,9 @@ def _failure_rate_alerts(settings: Settings) -> list[Alert]:
 
 
 def _schedule_alerts(settings: Settings, now: float) -> list[Alert]:
-    from scheduling import state
-
     alerts = []
-    raw = redis_client.client().get(state.PREFIX + "scheduler:last_tick")
-    age = None if raw is None else now - float(raw)
+    last = state.last_dispatch()
+    age = None if last is None else now - last.timestamp()
     if age is None or age > settings.scheduler_max_age:
         message = (
             "no beat has dispatched the schedules yet"
@@ -201,8 +204,6 @@ def notify(settings: Settings, alert: Alert, status: str, since: str | None) -> 
 
 
 def _to_sentry(payload: dict[str, Any], status: str) -> None:
-    import sentry_sdk
-
     if not sentry_sdk.get_client().is_active():
         return
     with sentry_sdk.new_scope() as scope:
@@ -233,11 +234,6 @@ def run_forever() -> None:
     The `monitor` actor does the same inside the workers; this one still alerts when no
     worker runs at all.
     """
-    from croniter import croniter
-
-    from control import dead_letters
-    from telemetry.logs import configure_logging
-
     settings = get_settings()
     configure_logging(settings)
     ticks = croniter(settings.monitor_interval, datetime.now(UTC))

@@ -17,11 +17,15 @@ from typing import Any
 
 from sqlalchemy import text
 
+from brokers.priority_redis import PriorityRedisBroker
 from core import redis_client
 from core.scrub import scrub_text
+from db.engine import get_engine
 from observability import queue_state
 from runtime import heartbeats
+from scheduling import state
 from settings import Settings, get_settings
+from wiring.broker import get_broker
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 _RANK = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
@@ -42,8 +46,6 @@ def _timed(check: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
 
 
 def check_postgres() -> dict[str, Any]:
-    from db.engine import get_engine
-
     with get_engine().connect() as connection:
         connection.execute(text("SELECT 1"))
     return {"status": HEALTHY}
@@ -51,10 +53,9 @@ def check_postgres() -> dict[str, Any]:
 
 def check_redis() -> dict[str, Any]:
     redis_client.client().ping()
-    broker = queue_state.broker()
-    client = getattr(broker, "client", None)
-    if client is not None and client is not redis_client.client():
-        client.ping()
+    broker = get_broker()
+    if isinstance(broker, PriorityRedisBroker):
+        broker.ping()  # and the broker's own connection (BROKER_URL may name another Redis)
     return {"status": HEALTHY}
 
 
@@ -88,12 +89,10 @@ def check_workers(settings: Settings) -> dict[str, Any]:
 
 
 def check_scheduler(settings: Settings) -> dict[str, Any]:
-    from scheduling import state
-
-    raw = redis_client.client().get(state.PREFIX + "scheduler:last_tick")
-    if raw is None:
+    last_tick = state.last_dispatch()
+    if last_tick is None:
         return {"status": DEGRADED, "lastTick": None, "ageSeconds": None, "maxAgeSeconds": settings.scheduler_max_age}
-    last = float(raw)
+    last = last_tick.timestamp()
     age = max(0.0, time.time() - last)
     return {
         "status": HEALTHY if age <= settings.scheduler_max_age else DEGRADED,

@@ -2,20 +2,24 @@
 
 Read by `/metrics`, `/health` and the alerts monitor. Broker figures come from the broker
 itself (its `queue_depths`: enqueued, delayed, dead); store figures from one GROUP BY over
-the job store, for the known queues only.
+the job store, for the known queues only; paused queues from `runtime.flags`. The known
+queues are the settings' and the platform's, plus those the process's broker declared for
+the actors loaded in this process (the API and the CLI load the whole catalog).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.naming import canonical_queue
 from db import jobstore
 from db.engine import get_engine
+from runtime import flags
 from runtime.store_buffer import get_buffer
 from settings import QUEUE_NAMES
+from wiring.broker import get_broker
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +42,19 @@ class Snapshot:
 
 
 def broker() -> Any:
-    import actors
-
-    return actors.broker
+    """The process's broker (`wiring.broker.get_broker`)."""
+    return get_broker()
 
 
 def known_queues() -> list[str]:
-    """CONTRACT.md's queues, the platform's, and any other queue an imported actor declared.
+    """CONTRACT.md's queues, the platform's, and any other queue an actor loaded in this process declared.
 
     Only names from code: never a queue name read from a message or the job store, which a
     message written to Redis by hand could have put there (the API, `/metrics` and the
     dashboard show exactly these queues)."""
     names = dict.fromkeys((*QUEUE_NAMES, *SYSTEM_QUEUES))
-    for name in sorted(broker().get_declared_queues()):
-        if not name.endswith((".DQ", ".XQ")):
-            names[name] = None
+    for name in sorted(get_broker().get_declared_queues()):
+        names.setdefault(canonical_queue(name), None)
     return list(names)
 
 
@@ -82,13 +84,8 @@ def broker_counts(queues: list[str], store: dict[str, dict[str, int]] | None = N
 
 
 def paused_queues() -> set[str]:
-    """Queues paused by operators, as queue control records them (empty when it does not say)."""
-    try:
-        service = importlib.import_module("control.service")
-    except ImportError:
-        return set()
-    reader = getattr(service, "paused_queues", None)
-    return set(reader()) if reader is not None else set()
+    """Queues paused by operators (`runtime.flags`, which queue control writes)."""
+    return flags.paused()
 
 
 def snapshot() -> Snapshot:

@@ -4,21 +4,22 @@
 events keeps one core busy; a job per day (all publishers in one statement, a fifth of the cost
 of one statement per publisher) lets every worker take a day. Stage one rolls up hours and days,
 one job per day and granularity; stage two, once every day is done, rolls up each ISO week and
-each month the range touches, one job per bucket. It runs on the daily pipeline's machinery
-(`pipelines.daily.enqueue_stage`): a run record, groups, completion callbacks, `retry_run`.
+each month the range touches, one job per bucket. It runs on the pipelines' machinery
+(`pipelines.steps`): a run record, groups, completion callbacks, `retry_run`.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dramatiq
+from dramatiq import group
 
-from db import pipelines as store
-from db.engine import get_engine
-from pipelines.daily import PipelineRunStarted, enqueue_stage
+from actors.aggregation import aggregate_analytics
+from actors.metrics import calculate_metrics
+from pipelines.steps import PipelineRunStarted, Stages, register_pipeline, start_run
 
 PIPELINE = "backfill"
 
@@ -29,8 +30,6 @@ def _days(params: dict[str, Any]) -> list[date]:
 
 
 def _aggregate(run_id: str, start: date, end: date, granularity: str) -> dramatiq.Message:  # type: ignore[type-arg]
-    from actors.aggregation import aggregate_analytics
-
     return aggregate_analytics.message_with_options(
         kwargs={"start_date": start.isoformat(), "end_date": end.isoformat(), "granularity": granularity},
         pipeline_id=run_id,
@@ -51,7 +50,8 @@ def _weeks_and_months(run_id: str, params: dict[str, Any]) -> list[dramatiq.Mess
     ]
 
 
-STAGES = (("hours-and-days", _hours_and_days), ("weeks-and-months", _weeks_and_months))
+STAGES: Stages = (("hours-and-days", _hours_and_days), ("weeks-and-months", _weeks_and_months))
+register_pipeline(PIPELINE, STAGES)
 
 
 def start_backfill(days: int = 30, end: date | None = None) -> PipelineRunStarted:
@@ -59,15 +59,10 @@ def start_backfill(days: int = 30, end: date | None = None) -> PipelineRunStarte
     if days < 1 or days > 366:
         raise ValueError(f"a backfill covers 1 to 366 days, not {days}")
     if end is None:
-        from datetime import UTC, datetime
-
         end = datetime.now(UTC).date() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
-    run_id = str(uuid.uuid4())
     params = {"pipeline": PIPELINE, "start": start.isoformat(), "end": end.isoformat()}
-    with get_engine().begin() as connection:
-        store.create_run(connection, run_id, PIPELINE, params, [name for name, _ in STAGES])
-    return PipelineRunStarted(id=run_id, job_ids=enqueue_stage(run_id, 0, params))
+    return start_run(str(uuid.uuid4()), params)
 
 
 def recalculate_metrics(
@@ -82,10 +77,6 @@ def recalculate_metrics(
     The jobs are idempotent upserts, so recalculating a range that was computed before leaves
     the same rows where nothing changed and corrects the rest. Returns the job ids.
     """
-    from dramatiq import group
-
-    from actors.metrics import calculate_metrics
-
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     days = _days({"start": start.isoformat(), "end": end.isoformat()})

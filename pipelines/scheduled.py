@@ -1,14 +1,23 @@
-"""What each schedule enqueues for a tick: thin functions over the actors, named in `schedules.py`.
-
-Actors are imported inside the functions, so the schedules table can be read (and the beat
-can start) without importing every job module first.
-"""
+"""What each schedule enqueues for a tick: thin functions over the actors, named in `schedules.py`."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from actors.cache_warming import warm_cache
+from actors.cleanup import cleanup
+from actors.ingest import send_pending
+from actors.late_events import request_reaggregation
+from actors.metrics import calculate_metrics
+from actors.reports import generate_report
+from core.payloads import InvalidPayload
+from db.engine import get_engine
+from db.publishers import calendars, publishers_by_timezone
+from pipelines.daily import start_daily_pipeline
+from scheduling.local_days import local_midnight, runs_due
+from settings import get_settings
 
 #: Cleanup types run by the daily cleanup, in order (the cleanup queue runs one at a time);
 #: `old_events` also makes the event partitions of the coming days.
@@ -40,12 +49,6 @@ def daily_aggregation(tick: datetime) -> list[str]:
     (UTC schedule, one hour of delay) UTC publishers' day runs at the tick itself, New York's
     at 05:00 or 06:00 UTC, Tokyo's at 16:00 UTC. A due instant already past runs at once.
     """
-    from db.engine import get_engine
-    from db.publishers import calendars
-    from pipelines.daily import start_daily_pipeline
-    from scheduling.local_days import runs_due
-    from settings import get_settings
-
     start, end = _due_window(tick)
     with get_engine().connect() as connection:
         zones = calendars(connection)
@@ -58,15 +61,11 @@ def daily_aggregation(tick: datetime) -> list[str]:
 
 
 def daily_cleanup(tick: datetime) -> list[str]:
-    from actors.cleanup import cleanup
-
     return [cleanup.send(type=kind, dry_run=False).message_id for kind in DAILY_CLEANUP_TYPES]
 
 
 def hourly_metrics(tick: datetime) -> list[str]:
     """Metrics of every kind for the hour that just ended."""
-    from actors.metrics import calculate_metrics
-
     period = (tick - timedelta(hours=1)).astimezone(UTC).strftime("%Y-%m-%dT%H")
     return [
         calculate_metrics.send(metric_type=kind, period=period).message_id
@@ -75,8 +74,6 @@ def hourly_metrics(tick: datetime) -> list[str]:
 
 
 def cache_warming(tick: datetime) -> list[str]:
-    from actors.cache_warming import warm_cache
-
     return [warm_cache.send().message_id]
 
 
@@ -86,12 +83,6 @@ def weekly_reports(tick: datetime) -> list[str]:
     A report waits for the end of its publisher's local week plus DAILY_RUN_DELAY (a Honolulu
     week ends at 10:00 UTC on Monday, after the 08:00 tick).
     """
-    from actors.reports import generate_report
-    from db.engine import get_engine
-    from db.publishers import publishers_by_timezone
-    from scheduling.local_days import local_midnight
-    from settings import get_settings
-
     day = (tick - timedelta(days=7)).date()
     monday = day - timedelta(days=day.weekday())
     # Every local week that overlaps the UTC one (offsets from -12 to +14 hours).
@@ -120,8 +111,6 @@ def weekly_reports(tick: datetime) -> list[str]:
 def _sendable(actor: Any, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The payloads `actor` accepts; one it refuses (a publisher id loaded by SQL that no report can name) is
     logged and left out, so it does not refuse every other publisher's job with it."""
-    from actors._base import InvalidPayload
-
     accepted = []
     for payload in payloads:
         try:
@@ -135,14 +124,10 @@ def _sendable(actor: Any, payloads: list[dict[str, Any]]) -> list[dict[str, Any]
 
 def late_events(tick: datetime) -> list[str]:
     """One re-aggregation of every stale bucket (none is sent while one still waits)."""
-    from actors.late_events import request_reaggregation
-
     message = request_reaggregation()
     return [] if message.options.get("deduplicated") else [message.message_id]
 
 
 def ingest_scan(tick: datetime) -> list[str]:
     """One `ingest_events` job per event file waiting in INGEST_DIR."""
-    from actors.ingest import send_pending
-
     return send_pending()

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
+from db.publishers import calendar_of
+
 ReportType = Literal["daily", "weekly", "monthly"]
 TOTALS = ("ad_requests", "impressions", "clicks", "revenue")
 RATIOS = ("ctr", "fill_rate", "ecpm")
@@ -89,8 +91,6 @@ def change(current: float | None, previous: float | None) -> float | None:
 
 
 def compute_report(connection: Connection, publisher_id: str, report_type: ReportType, day: date) -> dict[str, Any]:
-    from db.publishers import calendar_of
-
     period = period_of(report_type, day)
     before = previous_period(report_type, period)
     tz = calendar_of(connection, publisher_id)

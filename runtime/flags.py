@@ -15,12 +15,12 @@ import threading
 import time
 from typing import Any
 
-from core.redis_client import client
+from core.redis_client import PREFIX, client
 from settings import get_settings
 
-PAUSED = "adjobs:paused"
-CANCELLED = "adjobs:cancelled"
-DEDUPE = "adjobs:dedupe:"
+PAUSED = PREFIX + "paused"
+CANCELLED = PREFIX + "cancelled"
+DEDUPE = PREFIX + "dedupe:"
 #: A dedupe key outlives a job that never ends (a lost message) by at most this long.
 DEDUPE_TTL_SECONDS = 7 * 24 * 3600
 #: Cancelled ids older than this are forgotten (their messages are long gone).

@@ -13,6 +13,7 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from scheduling import registry, state
 from scheduling.clock import next_runs, ticks_between
@@ -110,7 +111,5 @@ def set_enabled(name: str, on: bool) -> dict[str, Any]:
     return describe(name)[0]
 
 
-def _zone():  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
+def _zone() -> ZoneInfo:
     return ZoneInfo(get_settings().schedule_tz)

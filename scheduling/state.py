@@ -7,21 +7,19 @@ Keys (prefix `adjobs:`):
 - `schedule:<name>:last_run`: JSON of the last run (tick, time, job ids, how it was triggered).
 - `scheduler:last_tick`: epoch seconds of the last dispatcher run (read by /health).
 - `scheduler:missed`: a capped list of missed-tick reports, newest first (read by the alerts monitor).
+
+Read and written through the process's one Redis client for the project's keys (`core.redis_client`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
+from core import redis_client
 
-from settings import get_settings
-
-PREFIX = "adjobs:"
+PREFIX = redis_client.PREFIX
 #: How long a claim is remembered.
 CLAIM_TTL = 8 * 86400
 #: Missed ticks kept for the alerts monitor.
@@ -36,21 +34,6 @@ end
 return 0
 """
 
-_lock = threading.Lock()
-_client: redis.Redis | None = None
-_client_pid: int | None = None
-
-
-def client() -> redis.Redis:
-    """This process's Redis client (made on first use, never inherited across a fork)."""
-    global _client, _client_pid
-    if _client is None or _client_pid != os.getpid():
-        with _lock:
-            if _client is None or _client_pid != os.getpid():
-                _client = redis.Redis.from_url(get_settings().effective_redis_url)
-                _client_pid = os.getpid()
-    return _client
-
 
 def _key(name: str, part: str) -> str:
     return f"{PREFIX}schedule:{name}:{part}"
@@ -58,32 +41,32 @@ def _key(name: str, part: str) -> str:
 
 def claim(name: str, tick: datetime) -> bool:
     stamp = tick.astimezone(UTC).isoformat()
-    return bool(client().set(_key(name, f"claim:{stamp}"), "1", nx=True, ex=CLAIM_TTL))
+    return bool(redis_client.client().set(_key(name, f"claim:{stamp}"), "1", nx=True, ex=CLAIM_TTL))
 
 
 def release(name: str, tick: datetime) -> None:
-    client().delete(_key(name, f"claim:{tick.astimezone(UTC).isoformat()}"))
+    redis_client.client().delete(_key(name, f"claim:{tick.astimezone(UTC).isoformat()}"))
 
 
 def watermark(name: str) -> datetime | None:
-    raw = client().get(_key(name, "watermark"))
+    raw = redis_client.client().get(_key(name, "watermark"))
     return None if raw is None else datetime.fromtimestamp(float(raw), UTC)
 
 
 def advance_watermark(name: str, tick: datetime) -> bool:
     """Move the watermark forward to `tick`; False when another dispatcher got there first."""
-    return bool(client().eval(_ADVANCE, 1, _key(name, "watermark"), repr(tick.timestamp())))
+    return bool(redis_client.client().eval(_ADVANCE, 1, _key(name, "watermark"), repr(tick.timestamp())))
 
 
 def enabled(name: str) -> bool:
-    return not client().exists(_key(name, "disabled"))
+    return not redis_client.client().exists(_key(name, "disabled"))
 
 
 def set_enabled(name: str, on: bool) -> None:
     if on:
-        client().delete(_key(name, "disabled"))
+        redis_client.client().delete(_key(name, "disabled"))
     else:
-        client().set(_key(name, "disabled"), datetime.now(UTC).isoformat())
+        redis_client.client().set(_key(name, "disabled"), datetime.now(UTC).isoformat())
 
 
 def record_run(name: str, tick: datetime, job_ids: list[str], trigger: str) -> dict[str, Any]:
@@ -93,12 +76,12 @@ def record_run(name: str, tick: datetime, job_ids: list[str], trigger: str) -> d
         "jobIds": job_ids,
         "trigger": trigger,
     }
-    client().set(_key(name, "last_run"), json.dumps(run))
+    redis_client.client().set(_key(name, "last_run"), json.dumps(run))
     return run
 
 
 def last_run(name: str) -> dict[str, Any] | None:
-    raw = client().get(_key(name, "last_run"))
+    raw = redis_client.client().get(_key(name, "last_run"))
     return None if raw is None else json.loads(raw)
 
 
@@ -113,20 +96,20 @@ def record_missed(name: str, first: datetime, last: datetime, count: int, reason
             "at": datetime.now(UTC).isoformat(),
         }
     )
-    pipe = client().pipeline()
+    pipe = redis_client.client().pipeline()
     pipe.lpush(f"{PREFIX}scheduler:missed", entry)
     pipe.ltrim(f"{PREFIX}scheduler:missed", 0, MISSED_KEPT - 1)
     pipe.execute()
 
 
 def missed(limit: int = 50) -> list[dict[str, Any]]:
-    return [json.loads(raw) for raw in client().lrange(f"{PREFIX}scheduler:missed", 0, limit - 1)]
+    return [json.loads(raw) for raw in redis_client.client().lrange(f"{PREFIX}scheduler:missed", 0, limit - 1)]
 
 
 def record_dispatch(now: datetime) -> None:
-    client().set(f"{PREFIX}scheduler:last_tick", repr(now.timestamp()))
+    redis_client.client().set(f"{PREFIX}scheduler:last_tick", repr(now.timestamp()))
 
 
 def last_dispatch() -> datetime | None:
-    raw = client().get(f"{PREFIX}scheduler:last_tick")
+    raw = redis_client.client().get(f"{PREFIX}scheduler:last_tick")
     return None if raw is None else datetime.fromtimestamp(float(raw), UTC)

@@ -1,87 +1,40 @@
-"""The project's settings: one object, read from the environment and `.env`, in this module only.
+"""The project's settings: one object, read from the environment and `.env`, in this package only.
 
 Every name in CONTRACT.md is a field here. Per-queue figures (concurrency, rate limit,
-attempts, backoff) are nested settings, overridable one by one, for example
-`QUEUES__DATA_EXPORT__RATE_LIMIT=40` or `QUEUES__CLEANUP__CONCURRENCY=1`.
+attempts, backoff) are nested settings (`settings.queues`), overridable one by one, for example
+`QUEUES__DATA_EXPORT__RATE_LIMIT=40` or `QUEUES__CLEANUP__CONCURRENCY=1`. The secret parts of
+the URLs it holds are found by `settings.secrets`. It imports no other package of the project
+but the error root (`errors`), the one layer below it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from errors import Misconfigured
+from settings.queues import QUEUE_DEFAULTS, QUEUE_NAMES, QueueSettings, QueuesSettings, ResolvedQueue
+from settings.secrets import after_origin, dsn_keys, url_secret_forms
 
-#: The queue names of CONTRACT.md, in the order operators see them.
-QUEUE_NAMES = (
-    "analytics-aggregation",
-    "data-export",
-    "report-generation",
-    "metrics-calculation",
-    "cache-warming",
-    "cleanup",
-    "event-ingestion",
-)
+__all__ = [
+    "QUEUE_DEFAULTS",
+    "QUEUE_NAMES",
+    "QueueSettings",
+    "QueuesSettings",
+    "ResolvedQueue",
+    "Settings",
+    "SettingsError",
+    "get_settings",
+    "load_settings",
+    "use_settings",
+]
 
 
 class SettingsError(Misconfigured, RuntimeError):
     """Raised when a setting is missing or malformed; the message names the variable."""
-
-
-class QueueSettings(BaseModel):
-    """The figures of one queue. `None` attempts or backoff fall back to the global defaults."""
-
-    concurrency: int = Field(default=0, ge=0)  # 0: no cluster-wide limit
-    rate_limit: int = Field(default=0, ge=0)  # jobs started per window, 0: no limit
-    rate_window: int = Field(default=60, ge=1)  # seconds
-    max_attempts: int | None = Field(default=None, ge=1)
-    backoff_delay: int | None = Field(default=None, ge=0)  # ms
-    time_limit: int = Field(default=600_000, ge=1000)  # ms per attempt
-
-
-#: CONTRACT.md's queues table: the figures a queue has unless the environment changes one of them.
-QUEUE_DEFAULTS: dict[str, dict[str, int]] = {
-    "analytics_aggregation": {"concurrency": 3, "rate_limit": 10, "time_limit": 3_600_000},
-    "data_export": {"concurrency": 2, "rate_limit": 20, "time_limit": 3_600_000},
-    "report_generation": {"concurrency": 2},
-    "metrics_calculation": {"concurrency": 5},
-    "cache_warming": {"concurrency": 3},
-    "cleanup": {"concurrency": 1, "max_attempts": 1, "time_limit": 3_600_000},
-    # Event files: two loads at a time (each a COPY holding a connection), an hour per file, no rate limit.
-    "event_ingestion": {"concurrency": 2, "time_limit": 3_600_000},
-}
-
-
-class QueuesSettings(BaseModel):
-    """Per-queue figures, CONTRACT.md's queues table; other queues may be added the same way.
-
-    Setting one figure (`QUEUES__DATA_EXPORT__RATE_LIMIT=40`) keeps the queue's other figures.
-    """
-
-    model_config = ConfigDict(extra="allow")
-
-    analytics_aggregation: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["analytics_aggregation"])
-    data_export: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["data_export"])
-    report_generation: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["report_generation"])
-    metrics_calculation: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["metrics_calculation"])
-    cache_warming: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["cache_warming"])
-    cleanup: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["cleanup"])
-    event_ingestion: QueueSettings = QueueSettings(**QUEUE_DEFAULTS["event_ingestion"])
-
-    @model_validator(mode="before")
-    @classmethod
-    def _keep_the_other_figures(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        merged = dict(data)
-        for name, defaults in QUEUE_DEFAULTS.items():
-            given = merged.get(name)
-            if isinstance(given, dict):
-                merged[name] = {**defaults, **given}
-        return merged
 
 
 def _split_csv(value: object) -> object:
@@ -249,16 +202,14 @@ class Settings(BaseSettings):
 
         `core.scrub` removes each of them from log lines and Sentry events by value.
         """
-        from core.scrub import url_secret_forms
-
         values: list[str] = []
         for url in (self.redis_url, self.database_url, self.broker_url, self.smtp_url, self.sentry_dsn):
             values += url_secret_forms(_secret(url))
         if self.alert_webhook_url:  # its path and query are the secret (a token in the path, a key in the query)
             webhook = self.alert_webhook_url.get_secret_value()
-            values += [webhook, *_after_origin(webhook)]
+            values += [webhook, *after_origin(webhook)]
         if self.sentry_dsn:
-            values += _dsn_keys(self.sentry_dsn.get_secret_value())
+            values += dsn_keys(self.sentry_dsn.get_secret_value())
         values += [token.get_secret_value() for token in (*self.api_admin_tokens, *self.api_read_tokens)]
         return [value for value in dict.fromkeys(values) if value]
 
@@ -286,18 +237,6 @@ class Settings(BaseSettings):
         )
 
 
-class ResolvedQueue(BaseModel):
-    """A queue's figures after defaults are applied."""
-
-    name: str
-    concurrency: int
-    rate_limit: int
-    rate_window: int
-    max_attempts: int
-    backoff_delay: int
-    time_limit: int
-
-
 def _plain(value: object) -> str | None:
     """A setting's raw value as text (settings may be given as text or as SecretStr)."""
     if value is None:
@@ -307,23 +246,6 @@ def _plain(value: object) -> str | None:
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
-
-
-def _after_origin(url: str) -> list[str]:
-    """A URL's secret parts: with and without its query, its path, the query and each query value."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    parts = urlsplit(url)
-    found = [url.split("?", 1)[0], url[url.find(parts.path) :], parts.path] if parts.path not in ("", "/") else []
-    return [*found, parts.query, *(value for _name, value in parse_qsl(parts.query))] if parts.query else found
-
-
-def _dsn_keys(dsn: str) -> list[str]:
-    """A Sentry DSN's public and secret keys (`scheme://public[:secret]@host/project`)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(dsn)
-    return [key for key in (parts.username, parts.password) if key]
 
 
 def _describe(error: ValidationError) -> str:

@@ -1,0 +1,1 @@
+"""What leaves the process about its jobs: structured, scrubbed logs and Sentry events."""

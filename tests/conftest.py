@@ -1,7 +1,7 @@
 """Session set-up against real servers: a claimed Redis database and a fresh PostgreSQL database.
 
-The environment is set before any test imports `actors`, so the broker, the job store and
-worker subprocesses all use the session's own Redis database and PostgreSQL database.
+The environment is set before any test imports an actor (which makes the broker), so the broker,
+the job store and worker subprocesses all use the session's own Redis database and PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -104,9 +104,11 @@ def clean_state(redis_client: redis.Redis) -> Iterator[None]:
 
 @pytest.fixture
 def broker() -> Any:
-    import actors
+    """The process's broker (`wiring.broker.get_broker`), with every actor declared on it."""
+    from actors import catalog  # noqa: F401  (declares every actor)
+    from wiring.broker import get_broker
 
-    return actors.broker
+    return get_broker()
 
 
 @pytest.fixture

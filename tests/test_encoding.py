@@ -23,7 +23,9 @@ MESSAGE = {
 
 
 def test_the_broker_encodes_with_it():
-    import actors  # noqa: F401  (builds the broker, which sets the encoder)
+    from wiring.broker import get_broker
+
+    get_broker()  # making the process's broker sets the encoder
 
     assert isinstance(dramatiq.get_encoder(), FastJSONEncoder)
 

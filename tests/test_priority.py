@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from actors._base import Priority
-from brokers.priority_redis import lane_key
+from brokers.redis_keys import lane_key
+from core.payloads import Priority
 from tests.support import processes, store
 from tests.support.sample_actors import probe
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from actors._base import InvalidPayload
+from core.payloads import InvalidPayload
 from tests.support.sample_actors import echo
 
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from actors._base import InvalidPayload, Priority
-from brokers.priority_redis import lane_key
+from brokers.redis_keys import lane_key
+from core.payloads import InvalidPayload, Priority
 from tests.support import processes, store
 from tests.support.sample_actors import echo, probe
 

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 import dramatiq
 import pytest
 
-import actors  # noqa: F401  (wires the broker and its encoder before the actor below is declared)
 from brokers.encoding import UnencodableValue
+from wiring.broker import get_broker
 
 
-@dramatiq.actor(queue_name="test-jobs")
+# The process's broker: making it sets our encoder.
+@dramatiq.actor(queue_name="test-jobs", broker=get_broker())
 def takes_anything(**kwargs: object) -> None:
     """A plain Dramatiq actor: no payload model stands between `send()` and the encoder."""
 

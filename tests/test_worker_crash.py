@@ -68,7 +68,7 @@ def test_records_a_killed_worker_left_unfinished_are_settled_from_the_broker(red
     _rewind(dead, "active")
     _rewind(still_waiting, "waiting")
 
-    assert reconcile(min_age_seconds=60) == {"checked": 5, "completed": 3, "dead": 1}
+    assert reconcile(min_age_seconds=60).items() >= {"checked": 5, "completed": 3, "dead": 1}.items()
     for job_id in finished:
         row = store.job(job_id)
         assert (
@@ -78,7 +78,7 @@ def test_records_a_killed_worker_left_unfinished_are_settled_from_the_broker(red
         )
     assert store.job(dead)["state"] == "dead" and "can never succeed" in store.job(dead)["error"]
     assert store.job(still_waiting)["state"] == "waiting"
-    assert reconcile(min_age_seconds=60) == {"checked": 1, "completed": 0, "dead": 0}  # settled once
+    assert reconcile(min_age_seconds=60).items() >= {"checked": 1, "completed": 0, "dead": 0}.items()  # settled once
 
     with processes.worker_process("tests.support.sample_actors", processes=1, threads=2):
         assert store.wait_for_state(still_waiting, "completed")["state"] == "completed"

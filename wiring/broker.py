@@ -1,14 +1,18 @@
-"""The one place that builds the broker and declares the middleware stack.
+"""The process's broker: `get_broker()`, built once from settings, and the middleware stack it gets.
 
 Redis by default, RabbitMQ when BROKER_URL is amqp://, the in-process `MemoryBroker` (a StubBroker) only
 for the embedded default (`jobsctl demo` without servers) and tests that ask for it. Every
 broker gets the same middleware list, so tests of the wiring test the real order.
+
+Actor modules call `get_broker()` in their decorator, so the broker is made on first use, in
+whichever process imports an actor first, and Dramatiq's own default broker (RabbitMQ on
+localhost) is never made. `reset_broker()` closes it (tests, a settings switch); the actors it
+had are declared on the next one, so the order of imports and settings switches does not matter.
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import threading
 
 import dramatiq
 from dramatiq.middleware import (
@@ -32,8 +36,6 @@ from brokers.encoding import FastJSONEncoder
 from brokers.memory import MemoryBroker
 from brokers.priority_redis import PriorityRedisBroker
 from brokers.rabbitmq import RabbitmqOperationsBroker
-from core.scrub import redact_url, scrub_text
-from errors import ServiceUnavailable
 from middleware.bounded_retries import BoundedRetries
 from middleware.final_failure import FinalFailureReports
 from middleware.graceful_shutdown import GracefulShutdown
@@ -46,11 +48,7 @@ from middleware.queue_limits import QueueLimits
 from middleware.resources import ProcessResources
 from middleware.results import JobResults
 from middleware.worker_tuning import WorkerTuning
-from settings import Settings
-
-
-class BrokerUnavailable(ServiceUnavailable, RuntimeError):
-    """Raised when a worker or beat cannot reach its broker at start-up."""
+from settings import Settings, get_settings
 
 
 def build_result_backend(settings: Settings) -> ResultBackend:
@@ -106,6 +104,7 @@ def build_middleware(settings: Settings) -> list[Middleware]:
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
+    """A new broker for `settings`, with the middleware above; connects lazily (nothing sent yet)."""
     dramatiq.set_encoder(FastJSONEncoder())
     middleware = build_middleware(settings)
     if settings.embedded:
@@ -123,19 +122,58 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     )
 
 
-def running_as_service() -> bool:
-    """True inside `dramatiq` worker or `periodiq` beat processes."""
-    program = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return program in ("dramatiq", "periodiq") or sys.argv[0].endswith(("dramatiq/__main__.py",))
+_lock = threading.Lock()
+_broker: dramatiq.Broker | None = None
+#: Actors of a broker `reset_broker()` closed, declared on the next one `get_broker()` makes.
+_carried: list[dramatiq.Actor] = []  # type: ignore[type-arg]
 
 
-def ensure_reachable(broker: dramatiq.Broker, url: str) -> None:
-    """Fail with one line when the broker does not answer."""
-    try:
-        client = getattr(broker, "client", None)
-        if client is not None:
-            client.ping()
-        elif hasattr(broker, "connection"):
-            broker.connection  # noqa: B018  (opens the RabbitMQ connection)
-    except Exception as error:
-        raise BrokerUnavailable(scrub_text(f"cannot reach the broker at {redact_url(url)}: {error}")) from None
+def get_broker() -> dramatiq.Broker:
+    """The process's broker, built from `get_settings()` on the first call and set as Dramatiq's."""
+    global _broker
+    broker = _broker
+    if broker is None:
+        with _lock:
+            if _broker is None:
+                _install(build_broker(get_settings()), _carried)
+                _carried.clear()
+            broker = _broker
+    assert broker is not None
+    return broker
+
+
+def use_broker(broker: dramatiq.Broker) -> dramatiq.Broker | None:
+    """Make `broker` the process's broker (a test on another broker), moving every declared actor onto it.
+
+    Returns the broker it replaces, left open: `use_broker(previous)` puts it back.
+    """
+    with _lock:
+        previous = _broker
+        actors = list(_carried) if previous is None else [previous.get_actor(name) for name in previous.actors]
+        _install(broker, actors)
+        _carried.clear()
+        return previous
+
+
+def reset_broker() -> None:
+    """Close the process's broker; the next `get_broker()` builds one from the settings of then.
+
+    The actors declared on the closed broker are declared on the new one when it is made (their
+    `.broker` points at the closed one until then).
+    """
+    global _broker
+    with _lock:
+        broker, _broker = _broker, None
+        if broker is None:
+            return
+        _carried[:] = [*_carried, *(broker.get_actor(name) for name in broker.actors)]
+        broker.close()
+
+
+def _install(broker: dramatiq.Broker, actors: list[dramatiq.Actor]) -> None:  # type: ignore[type-arg]
+    global _broker
+    for actor in actors:
+        actor.broker = broker
+        broker.declare_actor(actor)
+    dramatiq.set_broker(broker)
+    _broker = broker

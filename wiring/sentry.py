@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import sentry_sdk
+from sentry_sdk.integrations.dramatiq import DramatiqIntegration
+from sentry_sdk.integrations.logging import ignore_logger
+from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
+
+from core.scrub import SECRET_PARTS, SECRET_WORDS
 from settings import Settings
+from telemetry.sentry_events import DUPLICATE_LOGGERS, scrub_event
 
 
 def init_sentry(settings: Settings) -> bool:
+    """Start Sentry with our scrubbing and one event per dead job; False (nothing done) without SENTRY_DSN."""
     if settings.sentry_dsn is None:
         return False
-    import sentry_sdk
-    from sentry_sdk.integrations.dramatiq import DramatiqIntegration
-    from sentry_sdk.integrations.logging import ignore_logger
-    from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
-
-    from core.scrub import SECRET_PARTS, SECRET_WORDS
-    from telemetry.sentry_events import DUPLICATE_LOGGERS, scrub_event
-
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.sentry_environment,

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
+from actors.exports import find_export, recent_exports, request_export
 from api.auth import require_admin, require_read
 from api.envelope import ERRORS, Envelope, ok
 from api.errors import Conflict, NotFound, Unprocessable
 from api.schemas import ExportBody, unstorable
-from control import exports as export_control
 from db import export_files
 
 router = APIRouter(tags=["exports"], dependencies=[Depends(require_read)], responses=ERRORS)
@@ -25,19 +25,19 @@ MEDIA_TYPES = {"csv": "text/csv", "json": "application/json", "jsonl": "applicat
 def start_export(body: ExportBody) -> Any:
     if bad := unstorable(body.model_dump(mode="json"), "body"):
         raise Unprocessable(f"{bad}: NUL characters cannot be stored")
-    return ok(export_control.start(body.model_dump(exclude_none=True)))
+    return ok(request_export(body.model_dump(exclude_none=True)))
 
 
 @router.get("/exports", response_model=Envelope, summary="Exports, newest first")
 def list_exports(
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
 ) -> Any:
-    return ok(export_control.recent(limit, offset))
+    return ok(recent_exports(limit, offset))
 
 
 @router.get("/exports/{export_id}", response_model=Envelope, summary="An export's status")
 def get_export(export_id: str) -> Any:
-    return ok(export_files.describe(export_control.find(export_id)))
+    return ok(export_files.describe(find_export(export_id)))
 
 
 @router.get(
@@ -47,7 +47,7 @@ def get_export(export_id: str) -> Any:
     responses={200: {"description": "the file", "content": {media: {} for media in MEDIA_TYPES.values()}}},
 )
 def download(export_id: str) -> FileResponse:
-    export = export_control.find(export_id)
+    export = find_export(export_id)
     if export["status"] != "completed":
         raise Conflict(f"export {export['id']} is {export['status']}: its file is not ready")
     path = export_files.downloadable_path(export["file_path"])

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from actors._send_limits import EARLIEST_DATE, LATEST_DATE
 from api.auth import require_read
 from api.envelope import ERRORS, Envelope, ok
 from api.errors import Unprocessable
+from core.send_limits import EARLIEST_DATE, LATEST_DATE
 from db.engine import get_engine
 from db.freshness import freshness
 

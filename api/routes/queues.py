@@ -11,7 +11,7 @@ from api.envelope import ERRORS, Envelope, ok
 from api.errors import Unprocessable
 from api.schemas import CleanRequest, JobRequest, unstorable
 from control import service
-from observability import metrics
+from runtime import metrics_recorder
 
 router = APIRouter(tags=["queues"], dependencies=[Depends(require_read)], responses=ERRORS)
 Admin = [Depends(require_admin)]
@@ -27,7 +27,7 @@ def all_queue_metrics() -> Any:
 
 @router.get("/queues/throughput", response_model=Envelope, summary="Jobs finished per minute per queue, the last hour")
 def throughput(minutes: Annotated[int, Query(ge=1, le=120)] = 60) -> Any:
-    return ok(metrics.throughput(minutes))
+    return ok(metrics_recorder.throughput(minutes))
 
 
 @router.get("/queues/{queue}/metrics", response_model=Envelope, summary="One queue: counts and last-hour figures")

@@ -15,7 +15,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from api.auth import role_of
 from observability.health import check_health
-from observability.metrics import exposition
+from observability.prometheus_exposition import exposition
 
 router = APIRouter(tags=["system"])
 

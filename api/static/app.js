@@ -5,6 +5,7 @@ const API = "/api/v1";
 const REFRESH_MS = 3000;
 const STATES = ["waiting", "delayed", "active", "completed", "failed", "dead", "cancelled"];
 const TOKEN_KEY = "adjobs.token";
+const ZONE_KEY = "adjobs.timeZone";  // "utc" or "local", kept across visits (localStorage)
 
 const $ = (selector) => document.querySelector(selector);
 const view = $("#view");
@@ -17,7 +18,50 @@ function esc(value) {
 }
 const enc = encodeURIComponent;
 const num = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString());
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+
+// Times ------------------------------------------------------------------------------------
+// Every time is shown with its zone: "2026-12-01 10:20:09 UTC", or in local mode "2026-12-01 05:20:09 -05:00".
+
+let zoneChoice = "utc";  // the choice when the browser refuses localStorage
+function zoneMode() {
+  try { zoneChoice = localStorage.getItem(ZONE_KEY) || zoneChoice; } catch (error) { /* keep this page's choice */ }
+  return zoneChoice === "local" ? "local" : "utc";
+}
+function localZoneName() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "local time"; } catch (error) { return "local time"; }
+}
+const pad = (n) => String(n).padStart(2, "0");
+function offsetText(at) {
+  const minutes = -at.getTimezoneOffset();
+  const abs = Math.abs(minutes);
+  return `${minutes < 0 ? "-" : "+"}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+// The API sends ISO 8601; a date and time without an offset is UTC (as the API documents for runAt).
+function parseTime(value) {
+  if (value instanceof Date) return value;
+  const text = String(value);
+  const naive = /\d:\d/.test(text) && !/(Z|[+-]\d{2}:?\d{2})$/i.test(text);
+  return new Date(naive ? text.replace(" ", "T") + "Z" : text);
+}
+// Plain text (for labels and titles): date, time and zone, in the given mode or the chosen one.
+function formatTime(value, { date = true, seconds = true, mode = zoneMode() } = {}) {
+  const at = parseTime(value);
+  if (Number.isNaN(at.getTime())) return String(value);
+  const utc = mode === "utc";
+  // A local time is shifted into the UTC fields, so one set of getters reads both modes.
+  const d = utc ? at : new Date(at.getTime() - at.getTimezoneOffset() * 60000);
+  const day = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  const clock = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}${seconds ? ":" + pad(d.getUTCSeconds()) : ""}`;
+  return `${date ? day + " " : ""}${clock} ${utc ? "UTC" : offsetText(at)}`;
+}
+// Markup for a time from the API: a <time> element whose title gives the same instant in the other mode.
+function when(value) {
+  if (value === null || value === undefined || value === "") return "–";
+  const at = parseTime(value);
+  if (Number.isNaN(at.getTime())) return esc(value);
+  const other = zoneMode() === "utc" ? `${formatTime(at, { mode: "local" })} (${localZoneName()})` : formatTime(at, { mode: "utc" });
+  return `<time datetime="${esc(at.toISOString())}" title="${esc(other)}">${esc(formatTime(at))}</time>`;
+}
 const stateTag = (state) => `<span class="state ${esc(state)}">${esc(state)}</span>`;
 const short = (text, n = 90) => { const s = String(text ?? ""); return s.length > n ? s.slice(0, n - 1) + "…" : s; };
 
@@ -140,7 +184,7 @@ function throughputChart(series) {
     const okHeight = (bar.completed / peak) * (height - 16);
     const deadHeight = (bar.dead / peak) * (height - 16);
     const x = (i * slot + 1).toFixed(1), w = Math.max(1, slot - 2).toFixed(1);
-    const label = `${new Date(bar.minute * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}: ${bar.completed} completed, ${bar.dead} dead`;
+    const label = `${formatTime(new Date(bar.minute * 1000), { date: false, seconds: false })}: ${bar.completed} completed, ${bar.dead} dead`;
     return `<g><title>${esc(label)}</title>
       <rect x="${x}" y="${(height - okHeight).toFixed(1)}" width="${w}" height="${okHeight.toFixed(1)}" fill="var(--completed)"></rect>
       <rect x="${x}" y="${(height - okHeight - deadHeight).toFixed(1)}" width="${w}" height="${deadHeight.toFixed(1)}" fill="var(--dead)"></rect></g>`;
@@ -289,18 +333,42 @@ async function exportsView() {
 
 // Routing, refresh, sign-in ---------------------------------------------------------------
 
+// A hash names a view and its arguments: #/queue/<name>[/<state>], #/job/<queue>/<id>, #/pipeline/<id>, ...
+// Anything else (an unknown name, an empty or undecodable part, a wrong count) is the "not found" panel.
+const ROUTES = {
+  "": { nav: "queues", args: [0, 0], draw: () => queuesView() },
+  queue: { nav: "queues", args: [1, 2], draw: (queue, state) => queueView(queue, state), valid: (queue, state) => !state || STATES.includes(state) },
+  job: { nav: "queues", args: [2, 2], draw: (queue, jobId) => jobView(queue, jobId) },
+  failed: { nav: "failed", args: [0, 0], draw: () => failedView() },
+  schedules: { nav: "schedules", args: [0, 0], draw: () => schedulesView() },
+  pipelines: { nav: "pipelines", args: [0, 0], draw: () => pipelinesView() },
+  pipeline: { nav: "pipelines", args: [1, 1], draw: (runId) => pipelineView(runId) },
+  exports: { nav: "exports", args: [0, 0], draw: () => exportsView() },
+};
+
+function notFound(hash) {
+  let shown = hash;
+  try { shown = decodeURIComponent(hash); } catch (error) { /* shown as it came */ }
+  return { nav: null, draw: async () => `<div class="card" id="not-found"><h1>Not found</h1>
+    <p>There is no page at <code>${esc(short(shown, 120))}</code>.</p><p><a href="#/">Back to the queues</a></p></div>` };
+}
+
 function route() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  switch (parts[0]) {
-    case "queue": return { nav: "queues", draw: () => queueView(parts[1], parts[2]) };
-    case "job": return { nav: "queues", draw: () => jobView(parts[1], parts[2]) };
-    case "failed": return { nav: "failed", draw: failedView };
-    case "schedules": return { nav: "schedules", draw: schedulesView };
-    case "pipelines": return { nav: "pipelines", draw: pipelinesView };
-    case "pipeline": return { nav: "pipelines", draw: () => pipelineView(parts[1]) };
-    case "exports": return { nav: "exports", draw: exportsView };
-    default: return { nav: "queues", draw: queuesView };
+  const hash = location.hash;
+  const path = hash.replace(/^#\/?/, "");
+  let parts;
+  try {
+    parts = path === "" ? [""] : path.split("/").map(decodeURIComponent);
+  } catch (error) {
+    return notFound(hash);  // a malformed escape such as %E0%A4%A
   }
+  const [name, ...args] = parts;
+  const known = Object.hasOwn(ROUTES, name) ? ROUTES[name] : null;
+  if (!known || (name === "" && parts.length > 1)) return notFound(hash);
+  const [least, most] = known.args;
+  if (args.length < least || args.length > most || args.some((arg) => arg === "")) return notFound(hash);
+  if (known.valid && !known.valid(...args)) return notFound(hash);
+  return { nav: known.nav, draw: () => known.draw(...args) };
 }
 
 let drawing = false;
@@ -311,18 +379,21 @@ async function refresh() {
   const active = document.activeElement;
   if (active && active.closest && active.closest("#view") && ["INPUT", "SELECT"].includes(active.tagName)) return;  // not while typing
   drawing = true;
-  const current = route();
-  document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("current", a.dataset.nav === current.nav));
   const keep = { status: $("#clean-status")?.value, grace: $("#clean-grace")?.value };
   try {
+    const current = route();
+    document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("current", a.dataset.nav === current.nav));
     const html = await current.draw();
     view.innerHTML = html;
     // Widths set through the DOM, not style attributes: the Content-Security-Policy allows no inline style.
     view.querySelectorAll("[data-width]").forEach((bar) => { bar.style.width = `${bar.dataset.width}%`; });
     if (keep.status && $("#clean-status")) { $("#clean-status").value = keep.status; $("#clean-grace").value = keep.grace; }
-    $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    $("#updated").textContent = `updated ${formatTime(new Date())}`;
   } catch (error) {
-    if (error.status !== 401) view.innerHTML = `<div class="card"><h1>${error.status === 404 ? "Not found" : "Something went wrong"}</h1><p class="error">${esc(error.message)}</p><p><a href="#/">Back to the queues</a></p></div>`;
+    if (error.status !== 401) {
+      const [id, title] = error.status === 404 ? ["not-found", "Not found"] : ["view-error", "Something went wrong"];
+      view.innerHTML = `<div class="card" id="${id}"><h1>${title}</h1><p class="error">${esc(error.message)}</p><p><a href="#/">Back to the queues</a></p></div>`;
+    }
   } finally {
     drawing = false;
   }
@@ -357,7 +428,7 @@ function signOut(message = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(TOKEN_KEY + ".role");
   clearInterval(timer);
-  $("#nav").hidden = $("#session").hidden = true;
+  $("#nav").hidden = $("#session").hidden = $("#status").hidden = true;
   view.innerHTML = "";
   $("#sign-in").hidden = false;
   $("#sign-in-error").textContent = message;
@@ -366,7 +437,7 @@ function signOut(message = "") {
 function showApp() {
   role = sessionStorage.getItem(TOKEN_KEY + ".role") || "read";
   $("#sign-in").hidden = true;
-  $("#nav").hidden = $("#session").hidden = false;
+  $("#nav").hidden = $("#session").hidden = $("#status").hidden = false;
   $("#role").textContent = `${role} token`;
   $("#refresh-seconds").textContent = REFRESH_MS / 1000;
   clearInterval(timer);
@@ -384,6 +455,22 @@ $("#sign-in-form").addEventListener("submit", async (event) => {
   }
 });
 $("#sign-out").addEventListener("click", () => signOut());
+// The UTC / local switch: kept in localStorage, every time on the page drawn again in the new mode.
+function showZoneMode() {
+  const mode = zoneMode();
+  document.querySelectorAll("#time-zone [data-zone]").forEach((button) => button.setAttribute("aria-pressed", String(button.dataset.zone === mode)));
+  $("#time-zone [data-zone=local]").title = `Times in ${localZoneName()}`;
+  $("#time-zone [data-zone=utc]").title = "Times in UTC";
+}
+$("#time-zone").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-zone]");
+  if (!button) return;
+  zoneChoice = button.dataset.zone;
+  try { localStorage.setItem(ZONE_KEY, zoneChoice); } catch (error) { /* kept for this page only */ }
+  showZoneMode();
+  refresh();
+});
+showZoneMode();
 view.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-action]");
   if (button) act(button);

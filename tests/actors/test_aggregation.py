@@ -67,7 +67,7 @@ def test_an_unknown_publisher_goes_to_dead_at_once(events, worker):
 
 
 def test_an_end_date_before_the_start_date_is_refused_at_send():
-    from actors._base import InvalidPayload
+    from core.payloads import InvalidPayload
 
     with pytest.raises(InvalidPayload, match="before start_date"):
         aggregate_analytics.send(start_date="2026-11-02", end_date="2026-11-01", granularity="day")

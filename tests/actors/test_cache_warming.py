@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from actors._base import InvalidPayload
 from actors.cache_warming import warm_cache
+from core.payloads import InvalidPayload
 from db import cache, rollups
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select, text
 
-from actors._base import InvalidPayload
 from actors.cleanup import cleanup
+from core.payloads import InvalidPayload
 from db.engine import get_engine
 from db.models import ApiToken, Export, JobRecord
 from settings import get_settings, load_settings, use_settings

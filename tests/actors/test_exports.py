@@ -15,9 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actors._base import InvalidPayload
-from actors.exports import ExportIdTaken, export_data
-from control import exports as export_control
+from actors.exports import ExportIdTaken, export_data, request_export
+from core.payloads import InvalidPayload
 from db import export_files
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
@@ -202,7 +201,7 @@ def test_another_job_cannot_reuse_an_export_id(events, worker):
     assert Path(before["file_path"]).read_bytes() == content
     # And starting an export under that id (the API's and jobsctl's path) is refused, naming the field
     with pytest.raises(ExportIdTaken, match="export_id") as refused:
-        export_control.start(
+        request_export(
             {
                 "export_id": first["export_id"],
                 "publisherId": "pub-001",

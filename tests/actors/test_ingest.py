@@ -10,8 +10,8 @@ import dramatiq
 import pandas as pd
 import pytest
 
-from actors._base import InvalidPayload
 from actors.ingest import ingest_events
+from core.payloads import InvalidPayload
 from pipelines.scheduled import ingest_scan
 from settings import get_settings
 from tests.support import store

@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from actors._base import InvalidPayload
 from actors.metrics import calculate_metrics
+from core.payloads import InvalidPayload
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
 from db.publisher_metrics import read_metrics

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actors._base import InvalidPayload
 from actors.reports import generate_report
 from core.file_writes import UnsafePath
+from core.payloads import InvalidPayload
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
 from db.reports import get_report

@@ -16,7 +16,12 @@ READ_TOKEN = "read-token-for-tests"
 
 @functools.cache
 def build_app() -> FastAPI:
-    """The app with the test tokens configured; built once (schemathesis loads it at collection)."""
+    """The app with the test tokens configured; built once (schemathesis loads it at collection).
+
+    The imports are here, not at the top: pytest imports this conftest before `tests/conftest.py`'s
+    `pytest_configure` has set the session's servers in the environment, and importing the app
+    declares every actor, which reads the settings and makes the broker.
+    """
     from settings import load_settings, use_settings
 
     os.environ["API_ADMIN_TOKENS"] = ADMIN_TOKEN

@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
 from db.models import AdEvent, ApiToken
+from pipelines.daily import start_daily_pipeline
 from tests.support import store
 
 QUEUE = "test-jobs"
@@ -357,8 +358,6 @@ def test_schedules_list_stop_start_trigger(client, admin, reader, worker):
 
 
 def test_pipeline_run_and_its_stages(client, reader):
-    from pipelines.daily import start_daily_pipeline
-
     started = start_daily_pipeline(date(2026, 11, 2), publishers=["pub-001"])
     run = data(client.get(f"{API}/pipelines/{started.id}", headers=reader))
     assert run["id"] == started.id

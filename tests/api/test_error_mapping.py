@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import errors
+from api.app import create_app
 from brokers.operations import BrokerOperationUnsupported
 
 #: kind -> (status, `error.code`, whether the client reads the error's own message).
@@ -30,8 +31,6 @@ PROBE = "/api/v1/test-errors/{kind}"
 @pytest.fixture(scope="module")
 def probed_client(api_app: FastAPI) -> Iterator[TestClient]:
     """A second instance of the real app (same handlers, same middleware) with one route raising a chosen error."""
-    from api.app import create_app
-
     app = create_app()
 
     def raise_error(kind: str) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 from dramatiq.middleware import CurrentMessage
 from sqlalchemy import text
 
-from actors._base import JobPayload, job_actor
+from actors._base import job_actor
+from core.payloads import JobPayload
 from db.engine import get_engine
 
 QUEUE = "chaos-ledger"

@@ -13,7 +13,8 @@ import time
 from dramatiq.middleware import CurrentMessage
 from sqlalchemy import text
 
-from actors._base import JobPayload, job_actor
+from actors._base import job_actor
+from core.payloads import JobPayload
 from db.engine import get_engine
 
 QUEUE = "scale-out"

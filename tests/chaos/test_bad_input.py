@@ -11,8 +11,8 @@ import uuid
 import pytest
 from dramatiq import Message
 
-from actors._base import InvalidPayload
 from control import dead_letters
+from core.payloads import InvalidPayload
 from tests.chaos import reliability
 from tests.support import processes, store
 from tests.support.sample_actors import echo

@@ -1,15 +1,23 @@
 """Queue control's behaviour table, on Redis and on RabbitMQ (`any_broker`): drain, priority,
-cancel, pause, retry, dead letters, counts; what a broker cannot do is refused, never reported done."""
+cancel, pause, retry, dead letters, counts, dead workers' messages; what a broker cannot do is
+refused, never reported done."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from dramatiq.common import dq_name
 
+from brokers.priority_redis import PriorityRedisBroker
 from control import dead_letters, service
-from core.lanes import LANES, lane_key
 from observability import queue_state
+from runtime import flags
 from tests.support import processes, store
 from tests.support.sample_actors import flaky, probe
 
@@ -29,10 +37,10 @@ def worker(case, processes_: int = 1, threads: int = 1, **env: str):  # type: ig
     )
 
 
-def delayed_fetched_by_a_worker(case, redis_client, queue: str) -> bool:  # type: ignore[no-untyped-def]
+def delayed_fetched_by_a_worker(case, queue: str) -> bool:  # type: ignore[no-untyped-def]
     """No delayed message of `queue` is left for a worker to fetch: a worker holds them all."""
-    if case.name == "redis":
-        return sum(redis_client.llen(lane_key("dramatiq", f"{queue}.DQ", lane)) for lane in range(1, LANES + 1)) == 0
+    if case.name == "redis":  # its delayed count includes the held ones: ask for what waits in the lanes
+        return sum(case.broker.lane_lengths(dq_name(queue)).values()) == 0
     return case.broker.queue_depths([queue])[queue].delayed == 0
 
 
@@ -43,7 +51,7 @@ def test_drain_removes_delayed_jobs_a_running_worker_already_fetched_and_they_ne
         # Given three delayed jobs that a running worker has fetched (held in its memory until due)
         ids = [probe.send_with_options(kwargs={"key": "probe:drained"}, delay=4000).message_id for _ in range(3)]
         due = time.monotonic() + 4.0
-        wait_until(lambda: delayed_fetched_by_a_worker(any_broker, redis_client, QUEUE), timeout=3.0)
+        wait_until(lambda: delayed_fetched_by_a_worker(any_broker, QUEUE), timeout=3.0)
         # (counted alike by the delayed gauge and the API while the worker holds them)
         assert queue_state.snapshot().queues[QUEUE].broker_delayed == 3
         assert service.queue_metrics()[QUEUE]["delayed"] == 3
@@ -59,6 +67,8 @@ def test_drain_removes_delayed_jobs_a_running_worker_already_fetched_and_they_ne
         time.sleep(0.5)
     assert redis_client.llen("probe:drained") == 0
     assert [store.job(job_id)["state"] for job_id in ids] == ["cancelled"] * 3
+    # and the set of cancelled jobs workers read forgot them once a worker skipped them
+    assert not flags.cancelled() & set(ids)
 
 
 def test_drain_removes_waiting_and_delayed_jobs_the_gauges_read_zero_and_clean_removes_their_records(
@@ -83,6 +93,65 @@ def test_drain_removes_waiting_and_delayed_jobs_the_gauges_read_zero_and_clean_r
     # and clean removes their records
     assert service.clean(QUEUE, grace_seconds=0, status="cancelled")["removed"] == 6
     assert service.list_jobs(QUEUE, "cancelled") == []
+
+
+def test_drain_names_the_jobs_it_removed_so_workers_are_told_to_skip_none_of_them(any_broker, redis_client):
+    # Given fifty waiting jobs and no worker
+    ids = [probe.send(key="probe:named").message_id for _ in range(50)]
+    # When the queue is drained
+    assert service.drain(QUEUE)["removed"] == 50
+    # Then every job reads cancelled, and none went to the cancelled set every worker reads
+    # several times a second: the broker removed them all (that set is for jobs workers hold)
+    assert {store.job(job_id)["state"] for job_id in ids} == {"cancelled"}
+    assert not flags.cancelled() & set(ids)
+    with worker(any_broker):
+        marker = probe.send(key="probe:marker").message_id
+        store.wait_for_state(marker, "completed", timeout=30)
+    assert redis_client.llen("probe:named") == 0
+
+
+#: Seconds of silence after which the Redis broker of the next test counts a worker dead.
+DEAD_AFTER = 2.0
+
+
+@contextmanager
+def dead_worker_reader(case) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """The broker asked for dead workers' messages: on Redis one that counts a worker dead after
+    DEAD_AFTER seconds of silence (BROKER_HEARTBEAT_TIMEOUT is a minute), on RabbitMQ the case's."""
+    if case.name != "redis":
+        yield case.broker
+        return
+    reader = PriorityRedisBroker(url=os.environ["REDIS_URL"], middleware=[], heartbeat_timeout=int(DEAD_AFTER * 1000))
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def test_a_killed_workers_unacknowledged_job_is_listed_then_given_back_at_once(any_broker, redis_client):
+    # Given a worker killed with SIGKILL while it runs a job
+    job = probe.send(key="probe:orphan", seconds=2.0).message_id
+    with worker(any_broker) as doomed:
+        store.wait_for_state(job, "active", timeout=30)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+    time.sleep(DEAD_AFTER + 0.5)
+    with dead_worker_reader(any_broker) as reader:
+        # When the broker is asked for the messages of dead workers
+        orphans = reader.orphaned_messages()
+        if any_broker.name == "redis":
+            # Then Redis lists the job's message under its queue, and gives it back when asked
+            assert [message.queue for message in orphans.messages if message.job_id == job] == [QUEUE]
+            assert job in [message.job_id for message in reader.requeue_orphans().messages]
+            assert job not in [message.job_id for message in reader.orphaned_messages().messages]
+        else:
+            # Then RabbitMQ lists none and says why: it gave the message back when the connection closed
+            assert orphans.messages == [] and "connection closes" in (orphans.note or "")
+            assert reader.requeue_orphans().requeued == 0
+    # and a new worker runs it again, long before the broker heartbeat timeout (a minute)
+    with worker(any_broker):
+        store.wait_for_state(job, "completed", timeout=30)
+    assert redis_client.llen("probe:orphan") == 1
 
 
 def test_a_critical_job_behind_400_low_ones_starts_within_the_prefetch(any_broker, redis_client):

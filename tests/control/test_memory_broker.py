@@ -45,3 +45,16 @@ def test_dead_letters_are_listed_newest_first_requeued_out_and_purged_in_one_cal
     count, purged = broker.purge_dead_letters("q")
     assert count == 2 and sorted(letter.ref for letter in purged) == sorted(ids[1:])
     assert broker.list_dead_letters("q") == []
+
+
+def test_it_lists_no_messages_of_dead_workers_and_says_why():
+    # Given the in-process broker with a waiting message
+    broker = MemoryBroker(middleware=[])
+    broker.declare_queue("q")
+    broker.enqueue(_message("q", 1))
+    # When it is asked for, and to give back, the messages of dead workers
+    listed, requeued = broker.orphaned_messages(), broker.requeue_orphans()
+    # Then there are none (its workers die with the process), and it says so
+    assert listed.messages == [] and requeued.requeued == 0
+    assert listed.note is not None and "process" in listed.note
+    assert broker.queue_depths(["q"])["q"].depth == 1

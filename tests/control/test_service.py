@@ -119,7 +119,7 @@ def test_dedupe_returns_the_first_job_while_it_is_not_finished(redis_client, bro
     first = service.enqueue(QUEUE, "probe", {"key": "probe:dedupe"}, {"jobId": "report-42"})
     second = service.enqueue(QUEUE, "probe", {"key": "probe:dedupe"}, {"jobId": "report-42"})
     assert second["jobId"] == first["jobId"] and second["deduplicated"] is True
-    assert redis_client.hlen(f"{broker.namespace}:{QUEUE}.msgs") == 1
+    assert broker.queue_depths([QUEUE])[QUEUE].depth == 1
     with worker():
         store.wait_for_state(first["jobId"], "completed", timeout=30)
         wait_until(lambda: not redis_client.exists("adjobs:dedupe:limits-probe:report-42"))

@@ -5,105 +5,21 @@ Screenshots of every page go to test-artifacts/dashboard/.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from datetime import date
 
-import httpx
-import pytest
-
+from actors.cleanup import cleanup
+from actors.exports import export_data
+from control import service
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
+from tests.dashboard.pages import ADMIN, BROWSER_TESTS, READER, SHOTS, shot, sign_in
 from tests.support import processes, store
-from tests.support.processes import BIN, ROOT
 
-CHROMIUM = "/usr/bin/chromium"
-ADMIN = "dashboard-admin-token"
-READER = "dashboard-read-token"
-SHOTS = ROOT / "test-artifacts" / "dashboard"
-
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="Chromium is missing: `make browser` installs Debian's chromium package"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    port = free_port()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    log = (SHOTS / "api.log").open("wb")  # uvicorn's access log: a file, never a pipe nobody reads
-    process = subprocess.Popen(
-        [str(BIN / "jobsctl"), "api", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "API_ADMIN_TOKENS": ADMIN, "API_READ_TOKENS": READER},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code in (200, 503):
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, (SHOTS / "api.log").read_text()[-2000:]
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.2)
-    try:
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-        log.close()
-
-
-@pytest.fixture
-def browser_page():  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1360, "height": 900}, accept_downloads=True)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        # What the Content-Security-Policy blocks shows only as a console message.
-        page.on("console", lambda message: "Content Security Policy" in message.text and errors.append(message.text))
-        yield page
-        browser.close()
-        assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page, url: str, token: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(url + "/")
-    page.fill("#token", token)
-    page.click("#sign-in-form button[type=submit]")
-    page.wait_for_selector("#queues")
+pytestmark = BROWSER_TESTS
 
 
 def test_sign_in_counts_pause_retry_and_every_page(server, browser_page):
     page = browser_page
-    from actors.cleanup import cleanup
-    from actors.exports import export_data
-    from control import service
 
     # Sign in: a wrong token is refused with a message, the admin token opens the queues.
     page.goto(server + "/")
@@ -195,7 +111,6 @@ def test_sign_in_counts_pause_retry_and_every_page(server, browser_page):
 
 def test_the_dashboard_and_the_api_docs_work_under_the_content_security_policy(server, browser_page):
     page = browser_page
-    from actors.cleanup import cleanup
 
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))

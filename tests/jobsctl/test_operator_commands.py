@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from actors.exports import find_export
 from db.engine import get_engine
 from db.events import SeedPlan, seed_events
 from tests.support import processes, store
@@ -93,9 +94,7 @@ def test_export_waits_with_progress_and_dead_letters_retry(tmp_path):
             "export", "--publisher", "pub-001", "--start", "2026-11-02", "--end", "2026-11-02", "--granularity", "raw"
         )
         assert done["status"] == "completed" and done["downloadable"] is True
-        from control import exports
-
-        frame = pd.read_csv(exports.find(done["exportId"])["file_path"])
+        frame = pd.read_csv(find_export(done["exportId"])["file_path"])
         assert len(frame) == done["rowCount"] > 0 and set(frame["publisher_id"]) == {"pub-001"}
 
         failed = jobsctl("export", "--publisher", "pub-404", "--start", "2026-11-02", "--end", "2026-11-02")

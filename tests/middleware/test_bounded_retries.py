@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from actors._base import JobPayload, job_actor
+from actors._base import job_actor
+from core.payloads import JobPayload
 from tests.support import store
 
 #: The broker's size limit in these tests (MAX_PAYLOAD_BYTES is 1 MiB by default).

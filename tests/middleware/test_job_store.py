@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dramatiq import Message
 
-from actors._base import InvalidPayload
+from core.payloads import InvalidPayload
 from tests.support import store
 from tests.support.sample_actors import echo, flaky, refuses
 

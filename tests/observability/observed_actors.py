@@ -8,7 +8,8 @@ import time
 
 import redis
 
-from actors._base import JobPayload, PermanentJobError, job_actor
+from actors._base import job_actor
+from core.payloads import JobPayload, PermanentJobError
 
 logger = logging.getLogger("adjobs.tests.observed")
 

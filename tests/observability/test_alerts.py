@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from observability import alerts, metrics
-from runtime import heartbeats
+from observability import alerts
+from runtime import heartbeats, metrics_recorder
 from scheduling import state
 from settings import load_settings
 from tests.observability.receivers import http_receiver, sentry_events, webhook_posts
@@ -80,10 +80,10 @@ def test_several_monitors_at_once_send_each_notice_once(calm):
 def test_failure_rate_over_the_last_hour_alerts(calm):
     # Given an hour in which 30 jobs of a queue completed and 10 died
     for _ in range(30):
-        metrics.record_job("report-generation", "generate_report", "completed", 0.1)
+        metrics_recorder.record_job("report-generation", "generate_report", "completed", 0.1)
     for _ in range(10):
-        metrics.record_job("report-generation", "generate_report", "dead", 0.1)
-    assert metrics.flush()
+        metrics_recorder.record_job("report-generation", "generate_report", "dead", 0.1)
+    assert metrics_recorder.flush()
     # When the monitor runs with a 10 % threshold
     settings = load_settings(alert_failure_rate=0.10, alert_failure_rate_min_jobs=20)
     found = {alert.key: alert for alert in alerts.evaluate(settings)}

@@ -6,7 +6,8 @@ import os
 
 import redis
 
-from actors._base import JobPayload, PermanentJobError, job_actor
+from actors._base import job_actor
+from core.payloads import JobPayload, PermanentJobError
 
 
 class EchoRequest(JobPayload):

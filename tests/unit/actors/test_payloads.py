@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from actors._base import InvalidPayload, JobActor
+from actors._base import JobActor
 from actors.aggregation import aggregate_analytics
 from actors.cache_warming import warm_cache
 from actors.cleanup import cleanup
@@ -21,6 +21,7 @@ from actors.metrics import calculate_metrics
 from actors.monitor import monitor
 from actors.reports import generate_report
 from actors.scheduler import dispatch_schedules
+from core.payloads import InvalidPayload
 from pipelines.steps import advance_pipeline
 
 EXPORT_ID = "0b5c3a52-5d0e-4a8a-9d0c-0f6f1f8f3a11"

@@ -17,9 +17,10 @@ import redis
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries, TimeLimit
 
-from actors._base import InvalidPayload, JobError, JobPayload, PermanentJobError, Priority, job_actor
+from actors._base import job_actor
 from actors._outages import dependency_of
 from actors.cleanup import cleanup
+from core.payloads import InvalidPayload, JobError, JobPayload, PermanentJobError, Priority
 from db.store_records import lane_for
 from middleware.job_store import JobStore
 

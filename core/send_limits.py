@@ -2,7 +2,7 @@
 
 The API's request schemas use the same figures, so `jobsctl send`, `actor.send()` and
 `POST /api/v1/queues/{queue}/jobs` refuse the same things. Each check raises `ValueError`
-with a message that names the field; `actors._base` turns it into `InvalidPayload`.
+with a message that names the field; `core.payloads` and `actors._base` turn it into `InvalidPayload`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from observability import metrics
+from observability.prometheus_exposition import exposition
+from runtime import metrics_recorder
 from tests.observability.observed_actors import nap
 from tests.observability.workers import dramatiq_worker
 from tests.support import store
@@ -14,7 +15,7 @@ from tests.support.sample_actors import echo, flaky
 
 
 def _samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    body, content_type = metrics.exposition()
+    body, content_type = exposition()
     assert content_type.startswith("text/plain")
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -85,10 +86,10 @@ def test_queue_depth_and_delayed_gauges_follow_the_broker():
 
 def test_rate_limit_holds_are_counted_for_queue_control():
     # Given queue control holding back three jobs of one queue in this process
-    metrics.record_rate_limit_hold("data-export")
-    metrics.record_rate_limit_hold("data-export", 2)
+    metrics_recorder.record_rate_limit_hold("data-export")
+    metrics_recorder.record_rate_limit_hold("data-export", 2)
     # When the process flushes and /metrics is scraped
-    assert metrics.flush()
+    assert metrics_recorder.flush()
     # Then the counter shows them
     assert _value(_samples(), "adjobs_rate_limit_holds_total", queue="data-export") == 3
 

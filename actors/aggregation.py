@@ -28,10 +28,15 @@ class UnknownPublisher(PermanentJobError):
 
 
 class AggregationRequest(JobPayload):
+    #: One publisher; omit it (and `publisher_ids`) for every publisher with events in the days.
     publisher_id: str | None = None
+    #: Several publishers instead of one (the daily pipeline's chunks).
     publisher_ids: list[str] | None = Field(default=None, max_length=MAX_PUBLISHERS_PER_JOB)
+    #: First day, in each publisher's calendar.
     start_date: date
+    #: Last day, included; not before `start_date`.
     end_date: date
+    #: Hour buckets are UTC hours; day, ISO week and month follow each publisher's calendar.
     granularity: Granularity = "day"
     #: Only publishers whose calendar is one of these IANA zones (unregistered publishers: UTC).
     timezones: list[str] | None = Field(default=None, max_length=600)

@@ -49,9 +49,11 @@ def parse_age(value: str) -> timedelta:
 
 
 class CleanupRequest(JobPayload):
+    #: What to remove (see the job types table).
     type: CleanupType
     #: Like `30d`, `24h`, `90m`; each type has its own default.
     older_than: str | None = Field(default=None, max_length=10)
+    #: Count what would be removed, remove nothing.
     dry_run: bool = False
 
     @field_validator("older_than")

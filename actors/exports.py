@@ -42,8 +42,11 @@ class ExportFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    #: Two-letter country codes; one code or a list.
     country: list[Country] | None = Field(default=None, max_length=250)
+    #: Device names (`mobile`, `desktop`, ...); one or a list.
     device: list[Device] | None = Field(default=None, max_length=20)
+    #: Ad unit ids; one or a list.
     ad_unit_id: list[AdUnit] | None = Field(default=None, max_length=1000, alias="adUnitId")
 
     @field_validator("country", "device", "ad_unit_id", mode="before")
@@ -73,11 +76,17 @@ class ExportIdTaken(InvalidPayload):
 class ExportRequest(JobPayload):
     #: Made at `send()` when absent, so the caller can look the export up by it.
     export_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    #: The publisher whose rows are exported (registered, or with events).
     publisher_id: str = Field(min_length=1, max_length=64)
+    #: `csv` (with a header), `json` (one array), `jsonl` (an object a line).
     format: ExportFormat
+    #: First UTC day.
     start_date: date
+    #: Last UTC day, included; not before `start_date`.
     end_date: date
+    #: `raw` for the events themselves, else the rollups of that granularity.
     granularity: ExportGranularity = "day"
+    #: Only rows matching every filter given.
     filters: ExportFilters = ExportFilters()
     #: CSV only: prefix text cells starting with `=`, `+`, `-`, `@`, tab or CR with `'` (OWASP).
     csv_escape_formulas: bool = True

@@ -22,10 +22,13 @@ from db.publishers import unknown_publishers, validate_timezone
 
 
 class MetricsRequest(JobPayload):
+    #: One publisher; omit it (and `publisher_ids`) for every publisher with events in the period.
     publisher_id: str | None = None
+    #: `performance` (CTR, fill rate), `revenue` (eCPM, RPM, top ad unit), `quality` (unfilled, suspicious CTR).
     metric_type: MetricType
     #: `YYYY-MM-DDTHH` for a UTC hour, `YYYY-MM-DD` for a day (each publisher's local day).
     period: str
+    #: Several publishers instead of one (the daily pipeline's chunks).
     publisher_ids: list[str] | None = Field(default=None, max_length=MAX_PUBLISHERS_PER_JOB)
     #: Only publishers whose calendar is one of these IANA zones (unregistered publishers: UTC).
     timezones: list[str] | None = Field(default=None, max_length=600)

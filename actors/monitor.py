@@ -19,7 +19,7 @@ from settings import get_settings
 
 
 class MonitorRequest(JobPayload):
-    pass
+    """No fields: a run checks every alert rule once (periodiq sends it every MONITOR_INTERVAL)."""
 
 
 @job_actor(

@@ -23,10 +23,13 @@ _EMAIL = r"^[^@\s,;<>]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,}$"
 
 
 class ReportRequest(JobPayload):
+    #: The publisher reported on; its files go to `REPORT_DIR/<publisher>/`.
     publisher_id: str = Field(min_length=1, max_length=64)
+    #: A day, an ISO week (Monday to Sunday) or a calendar month, in the publisher's calendar.
     report_type: ReportType
     #: Any day of the period: the day, the ISO week or the month that holds it.
     date: date
+    #: Email addresses the report is sent to when SMTP_URL is set.
     recipients: list[str] = Field(default_factory=list, max_length=50)
 
     @field_validator("publisher_id")

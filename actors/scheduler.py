@@ -16,7 +16,7 @@ from scheduling.dispatcher import dispatch
 
 
 class DispatchRequest(JobPayload):
-    pass
+    """No fields: a run enqueues the due ticks of the schedule table (periodiq sends it every minute)."""
 
 
 @job_actor(queue="scheduler", payload=DispatchRequest, periodic=cron("* * * * *"), max_retries=0, time_limit=55_000)

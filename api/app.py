@@ -7,6 +7,10 @@ exports, 405 with the path's `Allow`, 409 for an operation the job's state does 
 503 when Redis or PostgreSQL cannot be reached: each error's kind (`errors`) carries its
 status, mapped in one place, `api.errors`. Anything else is a bug, answered 500 and logged.
 Every reply carries the security headers of `api.security_headers`.
+
+It refuses to start, rather than answer 503 to everything, when a secret is a placeholder or the
+database's schema is missing or older than the code (`wiring.service.preflight`: one line saying
+what to do; `jobsctl api` prints it and exits 2 or 4 before uvicorn starts).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from fastapi import FastAPI
 from api import dashboard, docs
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
-from api.routes import exports, freshness, operations, queues, system
+from api.routes import exports, freshness, jobs_search, operations, queues, system, workers
 from api.security_headers import POLICY, SecureASGIMiddleware
 from jobsctl.runtime import load_actors
 from settings import get_settings
+from wiring.service import preflight
 
 
 def create_app() -> FastAPI:
@@ -29,6 +34,7 @@ def create_app() -> FastAPI:
     `actors.catalog`): the API sends any job and reads every queue.
     """
     load_actors()
+    preflight(get_settings())
     limit = get_settings().api_max_body_bytes
     app = FastAPI(
         title="adjobs admin API",
@@ -44,9 +50,11 @@ def create_app() -> FastAPI:
     app.add_middleware(SecureASGIMiddleware, secure=POLICY)
     app.include_router(system.router)
     app.include_router(queues.router, prefix="/api/v1")
+    app.include_router(jobs_search.router, prefix="/api/v1")
     app.include_router(operations.router, prefix="/api/v1")
     app.include_router(exports.router, prefix="/api/v1")
     app.include_router(freshness.router, prefix="/api/v1")
+    app.include_router(workers.router, prefix="/api/v1")
     docs.install(app)
     dashboard.install(app)
     return app

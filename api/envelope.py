@@ -1,11 +1,14 @@
-"""The API's reply envelope: `{"success": true, "data": ...}` or `{"success": false, "error": {...}}`."""
+"""The API's reply envelope: `{"success": true, "data": ...}` or `{"success": false, "error": {...}}`.
+
+A paged listing whose `data` is its items adds `"page": {"total", "limit", "offset"}`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ErrorBody(BaseModel):
@@ -18,13 +21,22 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+class Page(BaseModel):
+    """Where a listing's `data` sits among everything the listing holds (absent on other replies)."""
+
+    total: int
+    limit: int
+    offset: int
+
+
 class Envelope(BaseModel):
     success: bool = True
     data: Any = None
+    page: Page | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
-def ok(data: Any) -> dict[str, Any]:
-    return {"success": True, "data": data}
+def ok(data: Any, page: dict[str, int] | None = None) -> dict[str, Any]:
+    return {"success": True, "data": data} if page is None else {"success": True, "data": data, "page": page}
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

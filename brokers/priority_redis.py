@@ -269,6 +269,7 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
         self._forced = threading.local()
         self._id_lock = threading.Lock()
         self._connected = True
+        self._consumed = False  # set by the first fetch: this process holds messages under its connection id
         super().__init__(*args, **kwargs)
         self.max_message_bytes = max_message_bytes
         self.scripts["dispatch"] = self.client.register_script(load_dispatch_script())
@@ -347,6 +348,7 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
 
     def do_fetch(self, queue_name: str, prefetch: int) -> Any:
         self._fetching.value = self._current_id
+        self._consumed = True
         messages = self._dispatch("fetch")(queue_name, prefetch)
         self._connected = True
         return messages
@@ -359,7 +361,10 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
             self._connected = False
             old, self._current_id = self._current_id, str(uuid.uuid4())
         self.acks.start()  # its keep-alive heartbeats `old` while jobs fetched under it are in hand
-        logger.warning(
+        # Only a process that fetched has messages under the old id; a sender (`jobsctl send`, a service)
+        # has none, and its own error already says Redis is away: the id change is no news to its user.
+        logger.log(
+            logging.WARNING if self._consumed else logging.DEBUG,
             "Redis connection lost: new connection id %s; messages fetched as %s that no job holds "
             "go back to their queues once its heartbeat is %d s old.",
             self._current_id,

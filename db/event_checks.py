@@ -12,18 +12,20 @@ The rules, for the README and the tests:
 - `ad_requests`, `impressions`, `clicks`: whole numbers from 0 to 2,147,483,647.
 - `revenue`: a number from 0 to below 10^12, kept to 6 decimal places.
 Spaces around values are ignored; a row whose fields are all empty (a blank CSV line) is skipped.
+numpy and pyarrow load with the first batch checked, not when the ingest actor is imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from db.event_files import COLUMNS, RawBatch, Reject
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 #: Text accepted as an id (the same as the export filters accept).
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -34,7 +36,8 @@ DEVICE_PATTERN = r"^[a-z][a-z0-9_-]{0,15}$"
 COUNTS = ("ad_requests", "impressions", "clicks")
 MAX_COUNT = 2**31 - 1
 MAX_REVENUE = 1e12
-TS_TYPE = pa.timestamp("us", tz="UTC")
+#: Arrow's type for `ts` once checked: `pa.timestamp(*TS_TYPE)`, microseconds in UTC.
+TS_TYPE = ("us", "UTC")
 #: Written where a value is bad, so the rest of its column converts in one go.
 _PLACEHOLDERS = {"ts": "1970-01-01T00:00:00Z", "count": "0", "revenue": "0"}
 
@@ -51,21 +54,31 @@ class _Faults:
     """Per row, the reasons found so far (only rows with a fault have an entry)."""
 
     def __init__(self, size: int) -> None:
+        import numpy as np  # heavy: loaded with the first batch, not with the actors
+
         self.bad = np.zeros(size, dtype=bool)
         self.reasons: dict[int, list[str]] = {}
 
     def add(self, mask: np.ndarray, reason: Callable[[int], str]) -> None:
+        import numpy as np  # heavy: loaded with the first batch, not with the actors
+
         for index in np.flatnonzero(mask):
             self.reasons.setdefault(int(index), []).append(reason(int(index)))
         self.bad |= mask
 
 
 def _mask(array: pa.Array) -> np.ndarray:
+    import numpy as np  # heavy: loaded with the first batch, not with the actors
+
     return np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _convert(text: pa.Array, to: pa.DataType, placeholder: str) -> tuple[pa.Array, np.ndarray]:
     """`text` converted to `to`; values that do not convert are marked and replaced by `placeholder`."""
+    import numpy as np  # heavy (numpy, pyarrow): loaded with the first batch, not with the actors
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
         return text.cast(to), np.zeros(len(text), dtype=bool)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -82,6 +95,10 @@ def _convert(text: pa.Array, to: pa.DataType, placeholder: str) -> tuple[pa.Arra
 
 def check_batch(batch: RawBatch) -> CheckedBatch:
     """Split `batch` into typed good rows and refused rows (with the ones refused while parsing)."""
+    import numpy as np  # heavy (numpy, pyarrow): loaded with the first batch, not with the actors
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     size = len(batch.lines)
     texts = {name: pc.utf8_trim_whitespace(batch.columns[name].fill_null("")) for name in COLUMNS}
     empty = {name: _mask(pc.equal(texts[name], "")) for name in COLUMNS}
@@ -105,7 +122,9 @@ def check_batch(batch: RawBatch) -> CheckedBatch:
 
     out: dict[str, pa.Array] = {"line": pa.array(batch.lines, pa.int64())}
     ts, failed = _convert(
-        pc.if_else(pa.array(~present["ts"]), _PLACEHOLDERS["ts"], texts["ts"]), TS_TYPE, _PLACEHOLDERS["ts"]
+        pc.if_else(pa.array(~present["ts"]), _PLACEHOLDERS["ts"], texts["ts"]),
+        pa.timestamp(*TS_TYPE),
+        _PLACEHOLDERS["ts"],
     )
     faults.add(
         failed & present["ts"],

@@ -6,6 +6,7 @@ line; Parquet: the row, from 1), and the records refused while parsing (a CSV li
 wrong number of fields, a JSON line that is not an object of exactly the nine fields). Values
 are checked afterwards, a batch at a time (`db.event_checks`). CSV goes through Arrow's
 streaming reader, so a file of millions of rows is read in C a few megabytes at a time.
+numpy and pyarrow load when a file is read, not when the ingest actor is imported.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pa_parquet
 
 from errors import InvalidInput
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 #: The columns of an event file: exactly those of `ad_events` (any order in CSV and Parquet).
 COLUMNS = ("ts", "publisher_id", "ad_unit_id", "country", "device", "ad_requests", "impressions", "clicks", "revenue")
@@ -95,6 +96,10 @@ def _check_columns(path: Path, names: list[str], where: str) -> None:
 
 
 def _csv_batches(path: Path) -> Iterator[RawBatch]:
+    import numpy as np  # heavy (numpy, pyarrow): loaded when a file is read, not with the actors
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
     total = path.stat().st_size
     skipped: list[Reject] = []
 
@@ -152,6 +157,8 @@ def _csv_batches(path: Path) -> Iterator[RawBatch]:
 
 
 def _empty_columns() -> dict[str, pa.Array]:
+    import pyarrow as pa  # heavy: loaded when a file is read
+
     return {name: pa.array([], pa.string()) for name in COLUMNS}
 
 
@@ -167,6 +174,9 @@ def _json_text(value: Any) -> str | None:
 
 
 def _jsonl_batches(path: Path) -> Iterator[RawBatch]:
+    import numpy as np  # heavy (numpy, pyarrow): loaded when a file is read, not with the actors
+    import pyarrow as pa
+
     total = path.stat().st_size
     done = 0
     values: dict[str, list[str]] = {name: [] for name in COLUMNS}
@@ -226,6 +236,10 @@ def _jsonl_batches(path: Path) -> Iterator[RawBatch]:
 
 
 def _parquet_batches(path: Path) -> Iterator[RawBatch]:
+    import numpy as np  # heavy (numpy, pyarrow): loaded when a file is read, not with the actors
+    import pyarrow as pa
+    import pyarrow.parquet as pa_parquet
+
     try:
         parquet = pa_parquet.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as error:

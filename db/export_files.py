@@ -399,6 +399,10 @@ def list_exports(connection: Connection, limit: int = 50, offset: int = 0) -> li
     return [dict(row) for row in rows]
 
 
+def count_exports(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(Export.__table__)).scalar_one())
+
+
 def set_status(connection: Connection, export_id: str, status: str, **values: Any) -> None:
     if status == "processing":
         values.setdefault("started_at", datetime.now(UTC))

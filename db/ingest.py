@@ -9,7 +9,8 @@ file is read, then one `INSERT ... SELECT` moves them into `ad_events` (after
 it registers unknown publishers and marks the hours touched as stale. On SQLite (the embedded
 default) the rows go in with executemany. A bad row refuses the whole file (RefusedFile, the
 transaction rolls back) unless `skip_bad`, which loads the rest and writes every refused row,
-with its line and reason, to a rejects file.
+with its line and reason, to a rejects file. pyarrow loads when a file is loaded, not when the
+ingest actor is imported.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Engine, insert, select, text
 
 from db.engine import get_engine
@@ -233,6 +231,8 @@ def _checked(
 ) -> Iterator[CheckedBatch]:
     """The checked batches; refused rows go to the rejects file, or refuse the file.
     Counts rows and times into `result` and collects the publisher ids into `publishers`."""
+    import pyarrow.compute as pc  # heavy: loaded when a file is loaded, not with the actors
+
     for raw in batches:
         checked = check_batch(raw)
         if checked.rejects:
@@ -272,6 +272,9 @@ def _unknown_publishers(connection: Connection, ids: list[str]) -> list[str]:
 def _load_postgres(
     connection: Connection, batches: Iterator[CheckedBatch], result: IngestResult, publishers: set[str]
 ) -> None:
+    import pyarrow as pa  # heavy: loaded when a file is loaded, not with the actors
+    import pyarrow.csv as pa_csv
+
     raw = connection.connection.driver_connection
     assert raw is not None
     options = pa_csv.WriteOptions(include_header=False)

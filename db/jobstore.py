@@ -191,7 +191,8 @@ def list_jobs(
         query = query.where(table.c.queue == queue)
     if states is not None:
         query = query.where(table.c.state.in_(list(states)))
-    query = query.order_by(table.c.enqueued_at.desc().nulls_last(), table.c.id).limit(limit).offset(offset)
+    # The order of every listing (`db.job_search.ORDER`): newest first, ties broken by id.
+    query = query.order_by(table.c.enqueued_at.desc().nulls_last(), table.c.id.desc()).limit(limit).offset(offset)
     return [dict(row) for row in connection.execute(query).mappings()]
 
 

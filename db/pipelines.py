@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from db.models import JobRecord, PipelineRun, PipelineStage
 
@@ -158,8 +158,26 @@ def get_run(connection: Connection, run_id: str) -> dict[str, Any] | None:
     }
 
 
-def list_runs(connection: Connection, limit: int = 20) -> list[dict[str, Any]]:
-    ids = (
-        connection.execute(select(PipelineRun.id).order_by(PipelineRun.created_at.desc()).limit(limit)).scalars().all()
-    )
+def list_runs(connection: Connection, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    """Runs, newest first; runs made in the same instant by id, so pages keep one order."""
+    query = select(PipelineRun.id).order_by(PipelineRun.created_at.desc(), PipelineRun.id.desc())
+    ids = connection.execute(query.limit(limit).offset(offset)).scalars().all()
     return [run for run_id in ids if (run := get_run(connection, run_id)) is not None]
+
+
+def count_runs(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(PipelineRun)).scalar_one())
+
+
+def runs_of_jobs(connection: Connection, job_ids: Sequence[str]) -> list[str]:
+    """The ids of the runs the jobs `job_ids` belong to (their job store records' `pipeline_id`), oldest first."""
+    if not job_ids:
+        return []
+    rows = connection.execute(
+        select(PipelineRun.id)
+        .join(JobRecord, JobRecord.pipeline_id == PipelineRun.id)
+        .where(JobRecord.id.in_(list(job_ids)))
+        .group_by(PipelineRun.id, PipelineRun.created_at)
+        .order_by(PipelineRun.created_at, PipelineRun.id)
+    )
+    return list(rows.scalars())

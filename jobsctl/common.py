@@ -1,9 +1,11 @@
-"""What every `jobsctl` command shares: the app, the consoles, JSON output, exit codes.
+"""What every `jobsctl` command shares: the app, the consoles, JSON output, times with their zone, exit codes.
 
 `exit_codes()` is the CLI's one error mapping: a project error (`errors.JobsError`) prints
 one line and exits with its kind's `exit_code`; a driver's "server away" is
 `errors.ServiceUnavailable` (exit 4). `jobsctl.main.main` runs every command inside it, and
 `jobsctl.main` loads the commands inside `exit_while_loading()`, its twin for import time.
+`require_schema()` is what each command that uses the database calls first: a schema that is
+missing or older than the code is one line saying to run `jobsctl migrate` (exit 4).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -20,8 +23,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.scrub import redact_url
+from db.schema_check import check_schema
 from errors import EXIT_FAILED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
-from errors.drivers import as_jobs_error
+from errors.drivers import UNREACHABLE, as_jobs_error
+from settings import get_settings
 
 #: Exit codes scripts can rely on (`errors`: 0 done, 1 failed, 2 refused input, 3 not found, 4 a server away).
 OK, FAILED, INVALID, NOT_FOUND, UNAVAILABLE = EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNAVAILABLE
@@ -31,6 +36,49 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the API's data objects).")]
+
+#: The zone `format_time` shows: UTC unless `jobsctl --local` (or `JOBSCTL_LOCAL_TIME=1`) asked for the machine's.
+_clock = {"local": False}
+
+
+@app.callback()
+def _global_options(
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            envvar="JOBSCTL_LOCAL_TIME",
+            help="Show times in this machine's zone, with its UTC offset, instead of UTC.",
+        ),
+    ] = False,
+) -> None:
+    """Operate the ad-analytics job system."""
+    _clock["local"] = local
+
+
+def format_time(value: str | datetime | date | None, *, seconds: bool = True) -> str:
+    """An instant as every command prints it, with its zone: `2026-11-23 13:05:00 UTC`, or under `--local`
+    `2026-11-23 14:05:00 +01:00`. A time without an offset is UTC; a plain date stays a date; None is ""."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        if ":" not in value:  # a day (`2026-11-23`) has no zone to show
+            return value
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        parsed = value
+    at = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    shown = at.astimezone() if _clock["local"] else at.astimezone(UTC)
+    clock = shown.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    if not _clock["local"]:
+        return f"{clock} UTC"
+    offset = shown.strftime("%z")  # +0100
+    return f"{clock} {offset[:3]}:{offset[3:5]}"
 
 
 def progress_bar(*, to_stderr: bool = False) -> Progress:
@@ -90,6 +138,18 @@ def exit_while_loading() -> Iterator[None]:
             raise
         err.print(f"[red]error:[/] {escape(str(known))}", highlight=False)
         raise SystemExit(known.exit_code) from None
+
+
+def require_schema() -> None:
+    """Raise `db.schema_check.SchemaNotReady` (one line, exit 4: run 'jobsctl migrate') unless the schema is at head.
+
+    A database that does not answer is left to the command: one that needs it says so (exit 4), and
+    one that needs only Redis (`pause` during a PostgreSQL outage) still works.
+    """
+    try:
+        check_schema(get_settings().effective_database_url)
+    except UNREACHABLE:
+        return
 
 
 def redact(url: str) -> str:

@@ -2,7 +2,9 @@
 
 Embedded default (no REDIS_URL / DATABASE_URL): a SQLite file and Dramatiq's in-process
 broker and worker. With servers configured: Redis (or RabbitMQ), PostgreSQL, and a real
-`dramatiq actors` worker process that the demo starts and stops.
+`dramatiq actors` worker process that the demo starts and stops. It ends with the jobs' table
+(every job it sent, by state) and where its files are: the database, the event file, the
+exports and the report.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import dramatiq
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select, text
+from sqlalchemy import make_url, select, text
 
 from db.engine import get_engine
 from db.event_files import COLUMNS
@@ -39,11 +41,11 @@ from db.events import (
 )
 from db.ingest import load_file
 from db.migrate import upgrade
-from db.models import AnalyticsRollup, JobRecord
+from db.models import AnalyticsRollup, Export, JobRecord, Report
 from jobsctl.common import progress_bar, redact
 from jobsctl.runtime import embedded_default, load_actors
 from runtime.store_buffer import get_buffer
-from settings import get_settings
+from settings import Settings, get_settings
 from wiring.broker import get_broker
 
 #: How long the demo waits for its jobs.
@@ -82,7 +84,7 @@ def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None
                 seed_events(connection, plan, progress=lambda n: bar.advance(task, n))
     else:
         console.print(f"events: {have:,} already present, not seeding")
-    _ingest_sample_file(console, yesterday, embedded)
+    sample = _ingest_sample_file(console, yesterday, embedded)
 
     with get_engine().connect() as connection:
         publishers = [row[0] for row in connection.execute(text("SELECT id FROM publishers ORDER BY id"))]
@@ -112,12 +114,16 @@ def run_demo(console: Console, *, days: int = 3, rows_per_day: int | None = None
         with progress_bar() as bar:
             task = bar.add_task("processing jobs", total=len(others))
             other_states = _wait_for([job_id for _, job_id in others], lambda done: bar.update(task, completed=done))
+        wall_all = time.monotonic() - started
     finally:
         _stop_worker(worker)
-    _print_summary(console, yesterday, ids, states, wall)
+    _print_rollups(console, yesterday)
     _print_job_types(console, others)
     states.update(other_states)
-    failed = [job_id for job_id, state in states.items() if state != "completed"]
+    sent = [*ids, *(job_id for _, job_id in others)]
+    _print_jobs(console, sent, states, wall, wall_all)
+    _print_files(console, settings, sample, [job_id for _, job_id in others])
+    failed = [job_id for job_id in sent if states.get(job_id) != "completed"]
     if failed:
         console.print(f"[red]{len(failed)} job(s) did not complete[/]")
         raise SystemExit(1)
@@ -158,19 +164,20 @@ def _write_sample_file(day: date, rows: int) -> Path:
     return path
 
 
-def _ingest_sample_file(console: Console, day: date, embedded: bool) -> None:
+def _ingest_sample_file(console: Console, day: date, embedded: bool) -> Path:
     """Load a generated event file through `db.ingest.load_file`, as `jobsctl ingest` does, and say what it did."""
     path = _write_sample_file(day, 2_000 if embedded else 10_000)
     result = load_file(path, loaded_by="jobsctl demo")
     where = path.resolve()
     if result.status == "already loaded":
         console.print(f"ingest: {where} already loaded ({result.rows:,} rows); nothing added")
-        return
+        return where
     new = f"; registered on the way in: {', '.join(result.new_publishers)}" if result.new_publishers else ""
     console.print(
         f"ingested [bold]{result.rows:,}[/] events for {result.publishers} publishers from {where}"
         f" in {result.seconds:.2f} s{new}"
     )
+    return where
 
 
 def _send_every_job_type(
@@ -279,7 +286,7 @@ def _wait_for(ids: list[str], report: Any) -> dict[str, str]:
     return states
 
 
-def _print_summary(console: Console, day: Any, ids: list[str], states: dict[str, str], wall: float) -> None:
+def _print_rollups(console: Console, day: Any) -> None:
     with get_engine().connect() as connection:
         r = AnalyticsRollup
         day_start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
@@ -295,12 +302,6 @@ def _print_summary(console: Console, day: Any, ids: list[str], states: dict[str,
                 r.bucket_start < day_start + timedelta(days=1),
             )
         ).all()
-        durations = [
-            d
-            for (d,) in connection.execute(select(JobRecord.duration_ms).where(JobRecord.id.in_(ids)))
-            if d is not None
-        ]
-        attempts = [a for (a,) in connection.execute(select(JobRecord.attempts).where(JobRecord.id.in_(ids)))]
 
     per_publisher: dict[str, list[float]] = {}
     units: dict[str, int] = {}
@@ -344,12 +345,24 @@ def _print_summary(console: Console, day: Any, ids: list[str], states: dict[str,
         )
     console.print(table)
 
+
+def _print_jobs(console: Console, ids: list[str], states: dict[str, str], wall: float, wall_all: float) -> None:
+    """Every job the demo sent (`ids`), by state; one the job store has not recorded counts as `not recorded`."""
+    with get_engine().connect() as connection:
+        durations = [
+            d
+            for (d,) in connection.execute(select(JobRecord.duration_ms).where(JobRecord.id.in_(ids)))
+            if d is not None
+        ]
+        attempts = [a for (a,) in connection.execute(select(JobRecord.attempts).where(JobRecord.id.in_(ids)))]
     counts: dict[str, int] = {}
-    for state in states.values():
+    for job_id in ids:
+        state = states.get(job_id, "not recorded")
         counts[state] = counts.get(state, 0) + 1
-    jobs = Table(title="Jobs (from the job store)")
+    jobs = Table(title=f"Jobs (from the job store): all {len(ids)} the demo sent")
     jobs.add_column("figure")
     jobs.add_column("value", justify="right")
+    jobs.add_row("jobs sent", str(len(ids)))
     for state, count in sorted(counts.items()):
         jobs.add_row(f"state {state}", str(count))
     jobs.add_row("attempts per job (max)", str(max(attempts) if attempts else 0))
@@ -357,5 +370,31 @@ def _print_summary(console: Console, day: Any, ids: list[str], states: dict[str,
         p95 = quantiles(durations, n=20)[-1] if len(durations) >= 2 else durations[0]
         jobs.add_row("job duration mean", f"{mean(durations):.1f} ms")
         jobs.add_row("job duration p95", f"{p95:.1f} ms")
-    jobs.add_row("wall time, send to last job done", f"{wall:.2f} s")
+    jobs.add_row("wall time, send to the day's aggregation done", f"{wall:.2f} s")
+    jobs.add_row("wall time, send to the last job done", f"{wall_all:.2f} s")
     console.print(jobs)
+
+
+def _print_files(console: Console, settings: Settings, sample: Path, job_ids: list[str]) -> None:
+    """Where the demo's files are: the database, the event file it ingested, the exports and the report."""
+    url = make_url(settings.effective_database_url)
+    database = (
+        f"{Path(url.database).resolve()} (SQLite file)"
+        if url.get_backend_name() == "sqlite" and url.database
+        else redact(settings.effective_database_url)
+    )
+    with get_engine().connect() as connection:
+        exports = connection.execute(
+            select(Export.file_path).where(Export.job_id.in_(job_ids), Export.file_path.is_not(None))
+        ).scalars()
+        reports = connection.execute(select(Report.html_path, Report.csv_path).where(Report.job_id.in_(job_ids))).all()
+        export_files = sorted(str(Path(path).resolve()) for path in exports if path)
+        report_files = sorted(str(Path(path).resolve()) for row in reports for path in row if path)
+    table = Table(title="Where the demo's files are")
+    table.add_column("what")
+    table.add_column("where", overflow="fold")
+    table.add_row("database", database)
+    table.add_row("event file ingested", str(sample))
+    table.add_row("exports (EXPORT_DIR)", "\n".join([str(settings.export_dir.resolve()), *export_files]))
+    table.add_row("reports (REPORT_DIR)", "\n".join([str(settings.report_dir.resolve()), *report_files]))
+    console.print(table)

@@ -29,6 +29,8 @@ from jobsctl.common import (
     emit_json,
     err,
     fail,
+    format_time,
+    require_schema,
 )
 
 
@@ -51,11 +53,11 @@ def _bar(to_stderr: bool) -> Progress:
 def _describe(result: Any) -> str:
     name = Path(result.path).name
     if result.status == "already loaded":
-        when = f" on {result.loaded_at:%Y-%m-%d %H:%M} UTC" if result.loaded_at else ""
+        when = f" on {format_time(result.loaded_at, seconds=False)}" if result.loaded_at else ""
         return f"[yellow]already loaded[/]: {name} ({result.rows:,} rows{when}); nothing added"
     span = ""
     if result.first_ts and result.last_ts:
-        span = f", {result.first_ts:%Y-%m-%d %H:%M} → {result.last_ts:%Y-%m-%d %H:%M} UTC"
+        span = f", {format_time(result.first_ts, seconds=False)} → {format_time(result.last_ts, seconds=False)}"
     new = ""
     if result.new_publishers:
         shown = ", ".join(result.new_publishers[:5]) + (" ..." if len(result.new_publishers) > 5 else "")
@@ -88,6 +90,7 @@ def ingest(
             pass
     except OperationalError as error:
         fail(f"{database} cannot be reached: {str(error.orig).splitlines()[0]}", UNAVAILABLE)
+    require_schema()
 
     outcomes: list[dict[str, Any]] = []
     code = OK

@@ -24,16 +24,21 @@ from jobsctl.common import (
     fail,
     progress_bar,
     redact,
+    require_schema,
 )
 from runtime.store_buffer import get_buffer
 from settings import get_settings
 from wiring.broker import get_broker
+from wiring.service import preflight
 
 # These declare every actor (`jobsctl.runtime` imports `actors.catalog`), reading the settings on the way.
 with exit_while_loading():
     from jobsctl import (
         ingest_command,  # noqa: F401  (registers ingest)
         operator_commands,  # noqa: F401  (registers stats, jobs, job, retry, cancel, ...)
+        pipeline_commands,  # noqa: F401  (registers pipelines list, show, retry)
+        token_commands,  # noqa: F401  (registers tokens create, list, revoke)
+        worker_commands,  # noqa: F401  (registers workers)
     )
     from jobsctl.demo import run_demo
     from jobsctl.runtime import load_actors
@@ -55,6 +60,7 @@ def seed(
     as_json: JsonOption = False,
 ) -> None:
     """Insert realistic synthetic raw ad events."""
+    require_schema()
     first = date.fromisoformat(start) if start else datetime.now(UTC).date() - timedelta(days=days - 1)
     plan = SeedPlan(start=first, days=days, rows_per_day=rows_per_day, publishers=publishers)
     started = datetime.now(UTC)
@@ -88,7 +94,9 @@ def api(
     """Serve the admin HTTP API and the dashboard (uvicorn)."""
     import uvicorn  # only this command serves: the other commands start without loading the server
 
+    load_actors()  # as the app will: the configured servers, or the embedded default with nothing configured
     settings = get_settings()
+    preflight(settings)  # a placeholder secret or a schema not at head: one line and exit here, not in uvicorn
     if not (settings.api_admin_tokens or settings.api_read_tokens):
         err.print(
             "[yellow]warning:[/] API_ADMIN_TOKENS and API_READ_TOKENS are empty: "
@@ -118,6 +126,7 @@ def send(
     target = broker.actors.get(actor)
     if target is None:
         fail(f"unknown actor {actor!r}; known: {', '.join(sorted(broker.actors))}", INVALID)
+    require_schema()  # the job's record goes to the store: no job is sent that the store cannot keep
     options: dict[str, Any] = {}
     if priority is not None:
         options["priority"] = priority

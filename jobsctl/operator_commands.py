@@ -18,7 +18,9 @@ import typer
 from rich.table import Table
 
 from actors.exports import describe_export, find_export, request_export
-from control import dead_letters, service
+from control import dead_letters, job_search, service
+from db import pipelines as pipeline_runs
+from db.engine import get_engine
 from jobsctl.common import (
     FAILED,
     INVALID,
@@ -28,10 +30,13 @@ from jobsctl.common import (
     emit_json,
     exit_codes,
     fail,
+    format_time,
     progress_bar,
     report,
+    require_schema,
 )
 from jobsctl.runtime import load_actors
+from runtime.store_buffer import get_buffer
 from scheduling import dispatcher
 
 STATES = ("waiting", "delayed", "active", "completed", "failed", "dead", "cancelled")
@@ -47,6 +52,8 @@ STATE_STYLES = {
 Queue = Annotated[str, typer.Argument(help="Queue name, e.g. analytics-aggregation.")]
 JobId = Annotated[str, typer.Argument(help="Job id (the message id).")]
 Limit = Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")]
+#: A job's fields that hold an instant (printed with their zone).
+TIME_KEYS = ("enqueuedAt", "runAt", "processedOn", "finishedOn")
 
 
 @contextmanager
@@ -58,6 +65,7 @@ def operation() -> Iterator[None]:
     """
     with exit_codes():
         load_actors(embedded=False)
+        require_schema()
         yield
 
 
@@ -71,7 +79,7 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def _time(value: str | None) -> str:
-    return value[:19].replace("T", " ") if value else ""
+    return format_time(value)  # with its zone: UTC, or the machine's under `jobsctl --local`
 
 
 @app.command()
@@ -121,21 +129,52 @@ def _jobs_table(title: str, jobs: list[dict[str, Any]], with_queue: bool = False
     return table
 
 
+def _field_pairs(fields: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for field in fields:
+        name, equals, value = field.partition("=")
+        if not equals or not name.strip():
+            fail(f"--field {field!r}: use NAME=VALUE (a payload field, nested keys joined by dots)", INVALID)
+        pairs.append((name.strip(), value))
+    return pairs
+
+
 @app.command()
 def jobs(
-    queue: Queue,
-    status: Annotated[str | None, typer.Option(help=f"One of {', '.join(STATES)}.")] = None,
+    queue: Annotated[str | None, typer.Argument(help="Only this queue (all queues when omitted).")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", "--state", help=f"{', '.join(STATES)}; repeat or separate by commas."),
+    ] = None,
+    job_id: Annotated[str | None, typer.Option("--id", help="A job id or its first characters.")] = None,
+    publisher: Annotated[str | None, typer.Option(help="The publisher the payload names.")] = None,
+    field: Annotated[
+        list[str] | None, typer.Option(help="NAME=VALUE: a payload field reads VALUE (filters.country=US); repeat.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Enqueued at or after: ISO 8601 (no offset: UTC), 6h.")] = None,
+    until: Annotated[str | None, typer.Option(help="Enqueued before: ISO 8601 or a span back from now.")] = None,
     limit: Limit = 50,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=job_search.MAX_OFFSET)] = 0,
     as_json: JsonOption = False,
 ) -> None:
-    """Jobs of a queue, newest first."""
+    """Find jobs across queues or in one, newest first, with the total: the options of `GET /api/v1/jobs`.
+
+    `--json` prints `GET /api/v1/jobs`'s data (`jobs`, `total`, `limit`, `offset`); `jobs QUEUE` with at
+    most one `--status` and nothing else prints the list of `GET /api/v1/queues/{queue}/jobs`, as before.
+    """
+    criteria: dict[str, Any] = {"job_id": job_id, "publisher": publisher, "since": since, "until": until}
+    legacy = queue is not None and len(status or []) <= 1 and not any(criteria.values()) and not field
+    criteria.update(queue=queue, states=status, fields=_field_pairs(field or []))
     with operation():
-        found = service.list_jobs(queue, status, limit, offset)
+        found = job_search.search(criteria, limit, offset)
     if as_json:
-        emit_json(found)
-    else:
-        console.print(_jobs_table(f"{queue}: {status or 'all'} jobs", found))
+        emit_json(found["jobs"] if legacy else found)
+        return
+    shown = f"{offset + 1:,}-{offset + len(found['jobs']):,}" if found["jobs"] else "none"
+    title = f"{queue or 'all queues'}: {', '.join(status or []) or 'all'} jobs, {shown} of {found['total']:,}"
+    console.print(_jobs_table(title, found["jobs"], with_queue=queue is None))
+    if offset + len(found["jobs"]) < found["total"]:
+        console.print(f"next page: --offset {offset + len(found['jobs'])}", style="dim")
 
 
 @app.command()
@@ -151,10 +190,11 @@ def job(queue: Queue, job_id: JobId, as_json: JsonOption = False) -> None:
     table.add_column()
     for key in ("name", "queueName", "state", "priority", "attemptsMade", "maxAttempts", "enqueuedAt", "runAt"):
         value = found[key]
-        table.add_row(key, _state(value) if key == "state" else str(value if value is not None else ""))
+        shown = _time(value) if key in TIME_KEYS else str(value if value is not None else "")
+        table.add_row(key, _state(value) if key == "state" else shown)
     for key in ("processedOn", "finishedOn", "durationMs", "worker", "retryOf", "pipelineId", "failedReason"):
         if found[key] is not None:
-            table.add_row(key, str(found[key]))
+            table.add_row(key, _time(found[key]) if key in TIME_KEYS else str(found[key]))
     progress = found["progress"] or 0
     table.add_row(
         "progress", f"[green]{'█' * int(progress // 5)}[/][dim]{'░' * (20 - int(progress // 5))}[/] {progress:.0f}%"
@@ -260,6 +300,13 @@ def dead_letters_command(
     console.print(table)
 
 
+def _runs_started(job_ids: list[str]) -> list[str]:
+    """The pipeline runs a trigger started (the daily pipeline's), read from its jobs' records once written."""
+    get_buffer().flush()
+    with get_engine().connect() as connection:
+        return pipeline_runs.runs_of_jobs(connection, job_ids)
+
+
 @app.command()
 def schedules(
     action: Annotated[str, typer.Argument(help="list, start, stop or trigger.")] = "list",
@@ -276,13 +323,17 @@ def schedules(
             result = (
                 dispatcher.trigger(name) if action == "trigger" else dispatcher.set_enabled(name, action == "start")
             )
+            if action == "trigger":
+                result["runIds"] = _runs_started(result["jobIds"])
         else:
             fail(f"unknown action {action!r}: use list, start, stop or trigger", INVALID)
     if as_json:
         emit_json(result)
         return
     if action == "trigger":
-        console.print(f"{name}: enqueued {len(result['jobIds'])} job(s): {', '.join(result['jobIds'])}")
+        for run_id in result["runIds"]:  # ids whole on one line each (soft_wrap), to copy
+            console.print(f"{name}: pipeline run [bold]{run_id}[/] (jobsctl pipelines show {run_id})", soft_wrap=True)
+        console.print(f"{name}: enqueued {len(result['jobIds'])} job(s): {', '.join(result['jobIds'])}", soft_wrap=True)
         return
     table = Table(title="Schedules")
     for column in ("name", "cron", "timezone", "enabled", "next runs", "last run"):

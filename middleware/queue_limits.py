@@ -10,6 +10,11 @@ the job store records the job as `delayed` until it runs.
 A concurrency slot is released when the job ends; one held by a worker that died frees itself
 when its key expires (the queue's time limit plus a minute).
 
+A worker whose environment gives figures to a queue that is neither CONTRACT.md's nor one of its
+actors' (`QUEUES__DATA_EXPRT__...` slipped past the settings' own check) refuses to boot: one line
+naming the valid queues, exit 2. A hold is logged at debug level, never as Dramatiq's skip warning
+(`middleware.holds`); each is counted in Prometheus (`adjobs_rate_limit_holds_total`).
+
 It sits after `CurrentMessage` and before the job store, so a held job is never recorded as started.
 A job admitted by the rate limit is recorded as started at the very instant its start was
 counted (`options["admitted_at"]`), so the store's start times and the limiter's windows agree
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 import threading
 import time
 from typing import Any
@@ -29,9 +35,10 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiterBackend, WindowRateLimiter
 
 from core.naming import canonical_queue
+from errors import EXIT_INVALID
 from middleware.holds import hold
 from runtime.metrics_recorder import record_rate_limit_hold
-from settings import get_settings
+from settings import QUEUE_NAMES, get_settings, unknown_queues
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +98,16 @@ class QueueLimits(Middleware):
             )
             limiters = self._limiters.setdefault(queue, (concurrent, window))
         return limiters
+
+    def before_worker_boot(self, broker: Broker, worker: Any) -> None:
+        """Refuse to boot with figures for a queue this worker does not know: one line, exit 2."""
+        declared = [canonical_queue(name) for name in broker.get_declared_queues()]
+        unknown = unknown_queues(get_settings().queues, declared)
+        if unknown:
+            queue, variable = next(iter(unknown.items()))
+            valid = ", ".join(dict.fromkeys([*QUEUE_NAMES, *sorted(declared)]))
+            print(f"error: setting {variable}: no queue '{queue}' here; the queues are {valid}", file=sys.stderr)
+            raise SystemExit(EXIT_INVALID)  # not an Exception: Dramatiq's hooks would log it and boot on
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         queue = canonical_queue(message.queue_name)

@@ -18,8 +18,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-import sentry_sdk
 from croniter import croniter
 from pydantic import SecretStr
 
@@ -30,6 +28,7 @@ from observability import queue_state
 from runtime import heartbeats, metrics_recorder
 from scheduling import state
 from settings import QUEUE_NAMES, Settings, get_settings
+from telemetry import sentry_events
 from telemetry.logs import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -204,8 +203,10 @@ def notify(settings: Settings, alert: Alert, status: str, since: str | None) -> 
 
 
 def _to_sentry(payload: dict[str, Any], status: str) -> None:
-    if not sentry_sdk.get_client().is_active():
+    if not sentry_events.enabled():
         return
+    import sentry_sdk  # heavy: loaded only where Sentry is on (`wiring.sentry.init_sentry`)
+
     with sentry_sdk.new_scope() as scope:
         scope.set_tag("alert", payload["alert"])
         scope.set_tag("alert_status", status)
@@ -219,6 +220,8 @@ def _to_sentry(payload: dict[str, Any], status: str) -> None:
 
 def _post_webhook(url: SecretStr, payload: dict[str, Any], timeout: float) -> None:
     """POST the alert; a failure is logged with the webhook's origin only (its path and query are secret)."""
+    import httpx  # heavy (about 0.1 s): loaded when a webhook is set and an alert changes, not with the actors
+
     try:
         response = httpx.post(url.get_secret_value(), json=payload, timeout=timeout)
     except httpx.HTTPError as error:  # its text names the URL: the type says enough

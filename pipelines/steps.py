@@ -22,6 +22,7 @@ from actors._base import job_actor
 from core.payloads import JobPayload
 from db import pipelines as store
 from db.engine import get_engine
+from errors import Conflict, NotFound
 
 #: A stage's group children: messages, or pipelines of messages.
 Child = dramatiq.Message | pipeline  # type: ignore[type-arg]
@@ -34,6 +35,14 @@ DEFAULT_PIPELINE = "daily"
 _pipelines: dict[str, Stages] = {}
 
 
+class UnknownRun(NotFound):
+    """Raised when no pipeline run has the id given."""
+
+
+class RunNotFailed(Conflict, ValueError):
+    """Raised when a run asked to retry has no failed stage (it is running or completed)."""
+
+
 @dataclass
 class PipelineRunStarted:
     id: str
@@ -41,7 +50,9 @@ class PipelineRunStarted:
 
 
 class AdvanceRequest(JobPayload):
+    #: The pipeline run (`pipeline_runs`).
     run_id: str
+    #: The stage to start now (every job of the one before it succeeded).
     stage: int
 
 
@@ -76,12 +87,12 @@ def retry_run(run_id: str) -> list[str]:
     with get_engine().connect() as connection:
         run = store.get_run(connection, run_id)
     if run is None:
-        raise LookupError(f"pipeline run {run_id!r} not found")
+        raise UnknownRun(f"pipeline run {run_id!r} not found")
     for position, stage in enumerate(run["stages"]):
         if stage["state"] in ("failed", "cancelled"):
             # A stage whose jobs failed runs again; one whose callback died was never enqueued.
             return enqueue_stage(run_id, position, run["params"], again=bool(stage["jobs"]))
-    raise ValueError(f"pipeline run {run_id!r} is {run['state']}, not failed")
+    raise RunNotFailed(f"pipeline run {run_id!r} is {run['state']}, not failed: nothing to retry")
 
 
 def _message_ids(children: Sequence[Child]) -> list[str]:
@@ -113,7 +124,7 @@ def enqueue_stage(
         with get_engine().connect() as connection:
             run = store.get_run(connection, run_id)
         if run is None:
-            raise LookupError(f"pipeline run {run_id!r} not found")
+            raise UnknownRun(f"pipeline run {run_id!r} not found")
         params = run["params"]
     stages = stages_of(params.get("pipeline", DEFAULT_PIPELINE))
     name, build = stages[position]

@@ -5,23 +5,25 @@ period writes the same files again (through a new temporary file in that directo
 into place: a symlink planted there is never written through). A publisher directory that
 would resolve outside REPORT_DIR (an id like `..`) is refused. The CSV is meant for
 spreadsheets: its text cells that start like a formula get a leading `'`; it is written in
-the exports' CSV dialect (`db.copy_csv`).
+the exports' CSV dialect (`db.copy_csv`). pandas and Jinja2 load on the first report written, not
+when the actors are imported (every `send()` from a service would pay for them).
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from core.csv_escape import escape_text_columns
 from core.file_writes import inside, replacing
 from db import copy_csv
 from reporting.figures import RATIOS, TOTALS
 from settings import get_settings
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 _LABELS = {
     "ad_requests": "Ad requests",
@@ -35,7 +37,14 @@ _LABELS = {
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 #: The CSV's text columns (the rest are figures, never altered).
 CSV_TEXT_COLUMNS = ("section", "name")
-_environment = Environment(loader=PackageLoader("reporting", "templates"), autoescape=select_autoescape(["html"]))
+
+
+@cache
+def _templates() -> Environment:
+    """The report templates (autoescaped HTML), made on first use."""
+    from jinja2 import Environment, PackageLoader, select_autoescape  # heavy: only when a report is rendered
+
+    return Environment(loader=PackageLoader("reporting", "templates"), autoescape=select_autoescape(["html"]))
 
 
 def fmt(name: str, value: Any) -> str:
@@ -53,7 +62,8 @@ def title(report: dict[str, Any]) -> str:
 
 
 def render_html(report: dict[str, Any]) -> str:
-    return _environment.get_template("report.html").render(
+    template = _templates().get_template("report.html")
+    return template.render(
         report=report,
         title=title(report),
         fmt=fmt,
@@ -64,6 +74,8 @@ def render_html(report: dict[str, Any]) -> str:
 
 def render_csv(report: dict[str, Any]) -> str:
     """One table: the period's totals, the previous period's, the change, then the top ad units."""
+    import pandas as pd  # heavy (about 0.3 s): loaded when a report is written, not when actors are imported
+
     columns = [*TOTALS, *RATIOS]
     rows = [
         {"section": "total", "name": "this period", **report["totals"]},

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from runtime import heartbeats
 from scheduling import registry, state
 from scheduling.clock import next_runs, ticks_between
 from settings import get_settings
@@ -87,9 +88,15 @@ def trigger(name: str) -> dict[str, Any]:
 
 
 def describe(name: str | None = None, runs: int = 5) -> list[dict[str, Any]]:
-    """Schedules as the API shows them: name, cron, timezone, enabled, nextRuns, lastRun."""
+    """Schedules as the API shows them: name, cron, timezone, enabled, nextRuns, lastRun.
+
+    `enabled` is the schedule's switch only; whether anything runs it is `beatAlive` (a beat heard
+    from within WORKER_HEARTBEAT_TIMEOUT) and `lastDispatch` (the dispatcher's last run, UTC).
+    """
     settings = get_settings()
     chosen = [registry.get(name)] if name else registry.all_schedules()
+    last_dispatch = state.last_dispatch()
+    beat_alive = bool(heartbeats.alive(kind=heartbeats.BEAT))
     return [
         {
             "name": schedule.name,
@@ -100,6 +107,8 @@ def describe(name: str | None = None, runs: int = 5) -> list[dict[str, Any]]:
             "catchUp": schedule.name in settings.schedule_catch_up,
             "nextRuns": [tick.isoformat() for tick in next_runs(schedule.cron, settings.schedule_tz, runs)],
             "lastRun": state.last_run(schedule.name),
+            "beatAlive": beat_alive,
+            "lastDispatch": None if last_dispatch is None else last_dispatch.isoformat(),
         }
         for schedule in chosen
     ]

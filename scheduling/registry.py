@@ -14,10 +14,11 @@ TickJob = Callable[[datetime], list[str]]
 
 
 class UnknownSchedule(NotFound, KeyError):
-    """Raised when a schedule name is not in the table."""
+    """Raised when a schedule name is not in the table; the message lists the names that are."""
 
     def __str__(self) -> str:
-        return f"unknown schedule {self.args[0]!r}"
+        known = f"; known: {', '.join(self.args[1])}" if len(self.args) > 1 and self.args[1] else ""
+        return f"unknown schedule {self.args[0]!r}{known}"
 
 
 @dataclass(frozen=True)
@@ -47,4 +48,4 @@ def get(name: str) -> Schedule:
     try:
         return _schedules[name]
     except KeyError:
-        raise UnknownSchedule(name) from None
+        raise UnknownSchedule(name, sorted(_schedules)) from None

@@ -3,20 +3,31 @@
 Every name in CONTRACT.md is a field here. Per-queue figures (concurrency, rate limit,
 attempts, backoff) are nested settings (`settings.queues`), overridable one by one, for example
 `QUEUES__DATA_EXPORT__RATE_LIMIT=40` or `QUEUES__CLEANUP__CONCURRENCY=1`. The secret parts of
-the URLs it holds are found by `settings.secrets`. It imports no other package of the project
-but the error root (`errors`), the one layer below it.
+the URLs it holds are found by `settings.secrets`; placeholders left in secrets (docker/.env.example's)
+by `settings.placeholders`. It imports no other package of the project but the error root (`errors`),
+the one layer below it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from errors import Misconfigured
-from settings.queues import QUEUE_DEFAULTS, QUEUE_NAMES, QueueSettings, QueuesSettings, ResolvedQueue
+from settings.placeholders import is_placeholder, url_password
+from settings.queues import (
+    MISNAMED,
+    QUEUE_DEFAULTS,
+    QUEUE_NAMES,
+    QueueSettings,
+    QueuesSettings,
+    ResolvedQueue,
+    unknown_queues,
+)
 from settings.secrets import after_origin, dsn_keys, url_secret_forms
 
 __all__ = [
@@ -29,6 +40,7 @@ __all__ = [
     "SettingsError",
     "get_settings",
     "load_settings",
+    "unknown_queues",
     "use_settings",
 ]
 
@@ -140,9 +152,10 @@ class Settings(BaseSettings):
             return None
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix) :]
+                value = "postgresql+psycopg://" + value[len(prefix) :]
         if not value.startswith(("postgresql+psycopg://", "sqlite://")):
             raise ValueError("must start with postgresql+psycopg://, postgresql://, postgres:// or sqlite:///")
+        _require_database_name(value)
         return value
 
     @field_validator("redis_url", "broker_url", mode="before")
@@ -213,6 +226,26 @@ class Settings(BaseSettings):
         values += [token.get_secret_value() for token in (*self.api_admin_tokens, *self.api_read_tokens)]
         return [value for value in dict.fromkeys(values) if value]
 
+    def placeholder_variables(self) -> list[str]:
+        """The variables holding a placeholder secret (`change-me`, docker/.env.example's tokens), in settings order.
+
+        Tokens are checked one by one, connection URLs by their password, the Sentry DSN and the
+        alert webhook whole. The API and the worker refuse to start while this is not empty.
+        """
+        found: list[str] = []
+        tokens = {"API_ADMIN_TOKENS": self.api_admin_tokens, "API_READ_TOKENS": self.api_read_tokens}
+        for variable, values in tokens.items():
+            if any(is_placeholder(token.get_secret_value()) for token in values):
+                found.append(variable)
+        urls = {"REDIS_URL": self.redis_url, "DATABASE_URL": self.database_url, "BROKER_URL": self.broker_url}
+        for variable, url in {**urls, "SMTP_URL": self.smtp_url}.items():
+            if is_placeholder(url_password(_secret(url))):
+                found.append(variable)
+        for variable, whole in {"SENTRY_DSN": self.sentry_dsn, "ALERT_WEBHOOK_URL": self.alert_webhook_url}.items():
+            if is_placeholder(_secret(whole)):
+                found.append(variable)
+        return found
+
     def queue(self, name: str) -> ResolvedQueue:
         """The figures of queue `name` with the global defaults filled in.
 
@@ -248,10 +281,25 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
+def _require_database_name(url: str) -> None:
+    """Refuse a DATABASE_URL that names no database (`postgresql://host:5432`, `sqlite://`): say how to name one."""
+    if url.startswith("sqlite"):
+        if not url.partition(":///")[2].strip() or url.endswith(":memory:"):
+            raise ValueError("names no database file: write sqlite:///path/to/file.sqlite3")
+        return
+    parts = urlsplit(url)
+    if not parts.path.strip("/") and not parse_qs(parts.query).get("dbname"):
+        raise ValueError(
+            "names no database: end it with /<database>, as in postgresql+psycopg://user:pw@host:5432/adjobs"
+        )
+
+
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
+    if first["type"] == MISNAMED:  # the message names the variable itself (`QUEUES__DATA_EXPRT__CONCURRENCY`)
+        return f"setting {first['msg']}"
     variable = "__".join(str(part) for part in first["loc"]).upper() or "settings"
-    return f"setting {variable}: {first['msg']}"
+    return f"setting {variable}: {first['msg'].removeprefix('Value error, ')}"
 
 
 _current: Settings | None = None

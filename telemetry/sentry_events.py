@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-import sentry_sdk
 from dramatiq.broker import MessageProxy
 from dramatiq.message import Message
 
@@ -38,8 +38,10 @@ DUPLICATE_LOGGERS = ("dramatiq.worker.WorkerThread",)
 
 
 def enabled() -> bool:
-    """True when Sentry was initialised with a DSN in this process."""
-    return sentry_sdk.get_client().is_active()
+    """True when Sentry was initialised with a DSN in this process (sentry-sdk, about 0.15 s, is imported
+    by `wiring.sentry.init_sentry` only then: a process that never imported it has no Sentry)."""
+    sdk = sys.modules.get("sentry_sdk")
+    return sdk is not None and bool(sdk.get_client().is_active())
 
 
 def record_failed_attempt(message: AnyMessage, exception: BaseException) -> None:
@@ -67,6 +69,8 @@ def is_final(message: AnyMessage) -> bool:
 
 def watch_message(message: AnyMessage) -> None:
     """Prepare the message's Sentry scope (entered by the integration): breadcrumbs and the event rule."""
+    import sentry_sdk  # heavy: imported where Sentry is on (`enabled()`), not with every actor
+
     message._adjobs_attempt = message.options.get("retries", 0) + 1  # type: ignore[union-attr]
     scope = sentry_sdk.get_isolation_scope()
     for failure in message.options.get(FAILURES_OPTION) or []:
@@ -126,11 +130,15 @@ def _dress(event: dict[str, Any], message: AnyMessage) -> None:
 
 def report_exception(exception: BaseException) -> None:
     """Capture a final failure the integration leaves alone (a permanent error in `throws`)."""
+    import sentry_sdk  # heavy: imported where Sentry is on (`enabled()`), not with every actor
+
     sentry_sdk.capture_exception(exception)
 
 
 def flush(timeout: float = 5.0) -> None:
     if enabled():
+        import sentry_sdk  # heavy: imported where Sentry is on (`enabled()`), not with every actor
+
         sentry_sdk.flush(timeout=timeout)
 
 

@@ -2,11 +2,14 @@
 
 `start_service()` is what `actors/__init__.py` runs inside `dramatiq` and `periodiq` processes.
 A bad setting is one line on stderr and exit 2; a broker that does not answer, one line and
-exit 3 (never a silent fall-back to an in-memory broker, CONTRACT.md).
+exit 3 (never a silent fall-back to an in-memory broker, CONTRACT.md). `preflight()`, shared with
+the API's start, refuses a placeholder secret (exit 2) and a database whose schema is missing or
+older than the code (`db.schema_check`: one line saying to run `jobsctl migrate`, exit 4).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import NoReturn
@@ -14,8 +17,10 @@ from typing import NoReturn
 import dramatiq
 
 from core.scrub import redact_url, scrub_text
-from errors import ServiceUnavailable
-from settings import SettingsError, get_settings
+from db.schema_check import SchemaNotReady, check_schema
+from errors import JobsError, ServiceUnavailable
+from errors.drivers import UNREACHABLE
+from settings import Settings, SettingsError, get_settings
 from wiring.broker import get_broker
 from wiring.sentry import init_sentry
 
@@ -23,6 +28,8 @@ from wiring.sentry import init_sentry
 EXIT_BAD_SETTING = 2
 #: Exit code of a worker or beat whose broker does not answer.
 EXIT_NO_BROKER = 3
+
+logger = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(ServiceUnavailable, RuntimeError):
@@ -47,8 +54,33 @@ def ensure_reachable(broker: dramatiq.Broker, url: str) -> None:
         raise BrokerUnavailable(scrub_text(f"cannot reach the broker at {redact_url(url)}: {error}")) from None
 
 
+def refuse_placeholders(settings: Settings) -> None:
+    """Raise `SettingsError` naming the variables holding a placeholder secret (docker/.env.example's, `change-me`)."""
+    found = settings.placeholder_variables()
+    if found and not settings.embedded:
+        names = ", ".join(found)
+        raise SettingsError(
+            f"setting {names}: a placeholder value (docker/.env.example's, 'change-me', 'secret'); set a real secret"
+        )
+
+
+def preflight(settings: Settings) -> None:
+    """The start-up checks of a long-running process (worker, beat, API): no placeholder secret, the schema at head.
+
+    Raises `SettingsError` (exit 2) or `db.schema_check.SchemaNotReady` (503, exit 4). A database that does
+    not answer is no reason to refuse: the process starts and holds its jobs (the API answers 503) until it
+    is back, so that is only logged.
+    """
+    refuse_placeholders(settings)
+    try:
+        check_schema(settings.effective_database_url)
+    except UNREACHABLE as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        logger.warning("Schema not checked at start: the database cannot be reached (%s)", scrub_text(first))
+
+
 def start_service() -> dramatiq.Broker:
-    """Read settings, start Sentry, make the broker and check it answers; exit with one line when not."""
+    """Read settings, start Sentry, make the broker, check it answers, then `preflight()`; one line and exit if not."""
     try:
         settings = get_settings()
     except SettingsError as error:
@@ -60,9 +92,15 @@ def start_service() -> dramatiq.Broker:
             ensure_reachable(broker, settings.effective_broker_url)
         except BrokerUnavailable as error:
             _exit(error, EXIT_NO_BROKER)
+        try:
+            preflight(settings)
+        except SettingsError as error:
+            _exit(error, EXIT_BAD_SETTING)
+        except SchemaNotReady as error:
+            _exit(error, error.exit_code)
     return broker
 
 
-def _exit(error: Exception, code: int) -> NoReturn:
+def _exit(error: JobsError, code: int) -> NoReturn:
     print(f"error: {error}", file=sys.stderr)
     raise SystemExit(code) from None

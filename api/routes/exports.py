@@ -13,6 +13,7 @@ from api.envelope import ERRORS, Envelope, ok
 from api.errors import Conflict, NotFound, Unprocessable
 from api.schemas import ExportBody, unstorable
 from db import export_files
+from db.engine import get_engine
 
 router = APIRouter(tags=["exports"], dependencies=[Depends(require_read)], responses=ERRORS)
 
@@ -32,7 +33,9 @@ def start_export(body: ExportBody) -> Any:
 def list_exports(
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
 ) -> Any:
-    return ok(recent_exports(limit, offset))
+    with get_engine().connect() as connection:
+        total = export_files.count_exports(connection)
+    return ok(recent_exports(limit, offset), page={"total": total, "limit": limit, "offset": offset})
 
 
 @router.get("/exports/{export_id}", response_model=Envelope, summary="An export's status")

@@ -45,10 +45,14 @@ def trigger_schedule(name: str) -> Any:
     return ok(dispatcher.trigger(name))
 
 
-@router.get("/pipelines", response_model=Envelope, tags=["pipelines"], summary="Recent pipeline runs")
-def pipeline_runs(limit: Annotated[int, Query(ge=1, le=200)] = 20) -> Any:
+@router.get("/pipelines", response_model=Envelope, tags=["pipelines"], summary="Pipeline runs, newest first")
+def pipeline_runs(
+    limit: Annotated[int, Query(ge=1, le=200)] = 20, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
+) -> Any:
     with get_engine().connect() as connection:
-        return ok(pipelines.list_runs(connection, limit))
+        runs = pipelines.list_runs(connection, limit, offset)
+        page = {"total": pipelines.count_runs(connection), "limit": limit, "offset": offset}
+    return ok(runs, page=page)
 
 
 @router.get("/pipelines/{run_id}", response_model=Envelope, tags=["pipelines"], summary="A run and its stages")
@@ -70,6 +74,6 @@ def dead_letter_list(
 ) -> Any:
     if queue is not None:
         service.check_queue(queue)
-    return ok(
-        {"counts": dead_letters.count_dead(queue), "letters": dead_letters.list_dead(queue, limit=limit, offset=offset)}
-    )
+    counts = dead_letters.count_dead(queue)
+    page = {"total": sum(counts.values()), "limit": limit, "offset": offset}
+    return ok({"counts": counts, "letters": dead_letters.list_dead(queue, limit=limit, offset=offset)}, page=page)

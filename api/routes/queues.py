@@ -10,7 +10,7 @@ from api.auth import require_admin, require_read
 from api.envelope import ERRORS, Envelope, ok
 from api.errors import Unprocessable
 from api.schemas import CleanRequest, JobRequest, unstorable
-from control import service
+from control import job_search, service
 from runtime import metrics_recorder
 
 router = APIRouter(tags=["queues"], dependencies=[Depends(require_read)], responses=ERRORS)
@@ -35,9 +35,14 @@ def queue_metrics(queue: str) -> Any:
     return ok(service.queue_stats(queue))
 
 
-@router.get("/queues/{queue}/jobs", response_model=Envelope, summary="Jobs of a queue, newest first")
+@router.get(
+    "/queues/{queue}/jobs",
+    response_model=Envelope,
+    summary="Jobs of a queue, newest first (ties by id); `page` holds the total",
+)
 def list_jobs(queue: str, status: State | None = None, limit: Limit = 50, offset: Offset = 0) -> Any:
-    return ok(service.list_jobs(queue, status, limit, offset))
+    found = job_search.queue_page(queue, status, limit, offset)
+    return ok(found["jobs"], page=job_search.page_meta(found))
 
 
 @router.post(
@@ -107,10 +112,12 @@ def drain(queue: str) -> Any:
 
 
 @router.get("/jobs/failed", response_model=Envelope, summary="Failed and dead jobs across queues, newest first")
-def failed_jobs(limit: Limit = 50) -> Any:
-    return ok(service.failed_jobs(limit))
+def failed_jobs(limit: Limit = 50, offset: Offset = 0) -> Any:
+    found = job_search.across_queues(("failed", "dead"), limit, offset)
+    return ok(found["jobs"], page=job_search.page_meta(found))
 
 
 @router.get("/jobs/active", response_model=Envelope, summary="Running jobs across queues")
-def active_jobs(limit: Limit = 50) -> Any:
-    return ok(service.active_jobs(limit))
+def active_jobs(limit: Limit = 50, offset: Offset = 0) -> Any:
+    found = job_search.across_queues(("active",), limit, offset)
+    return ok(found["jobs"], page=job_search.page_meta(found))

@@ -69,6 +69,32 @@ class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
+// A 503 names the server that cannot be reached ("Redis cannot be reached; ..."): "Redis", "PostgreSQL", ...
+function serverOf(error) {
+  const named = /^(.+?) cannot be reached/.exec(error.message || "");
+  return named ? named[1].replace(/^the /, "The ") : "A server";
+}
+// What each panel is, as its card says when the server behind it is away.
+const PANEL_TITLES = {
+  throughput: "Throughput, last hour", queues: "Queue counts", "dead-letters": "Dead letters",
+  failed: "Failed, retry pending", schedules: "Schedules", workers: "Worker processes and beats",
+};
+function unreachable(error, name = "") {
+  const server = serverOf(error);
+  return `<div class="card unreachable" data-panel="${esc(name)}" data-server="${esc(server)}"><h2>${esc(PANEL_TITLES[name] || "")}</h2>
+    <p><b class="error server-away">${esc(server)} unreachable</b> <span class="muted">This panel comes back by itself when ${esc(server)} answers; the rest of the page works on.</span></p></div>`;
+}
+// One panel of a page, drawn from one API call: when the server behind it is away the panel says which,
+// and the other panels of the page still draw (Redis down: the job store's pages work on).
+async function panel(loading, draw, name = "") {
+  try {
+    return draw(await loading);
+  } catch (error) {
+    if (error.status !== 503) throw error;
+    return unreachable(error, name);
+  }
+}
+
 async function api(path, options = {}) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const headers = { Authorization: `Bearer ${token}` };
@@ -84,7 +110,7 @@ async function api(path, options = {}) {
     const error = body.error || { code: "http_error", message: response.statusText };
     throw new ApiError(response.status, error.code, error.message);
   }
-  return body.data;
+  return options.envelope ? body : body.data;  // the envelope for a listing's `page` (its total)
 }
 
 function flash(message, bad = false) {
@@ -197,27 +223,174 @@ function throughputChart(series) {
       <line x1="0" y1="${height - 0.5}" x2="${width}" y2="${height - 0.5}" stroke="var(--line)"></line>${rects}</svg></div>`;
 }
 
+// Paging -----------------------------------------------------------------------------------
+// A page of a listing is in the address after the view: #/queue/<name>/<state>?page=3, #/search?state=dead&page=2.
+// Every listing comes with the total it holds (`total`, `limit`, `offset`) and reads in one order (newest first,
+// ties broken by id), so a page holds the same jobs from one refresh to the next.
+
+const PAGE_SIZE = 50;
+let hashParams = new URLSearchParams();  // the query part of the address, set by route()
+
+function pageNumber(params = hashParams, key = "page") {
+  const page = Number(params.get(key));
+  return Number.isInteger(page) && page >= 1 ? page : 1;
+}
+const pageOffset = (key = "page") => (pageNumber(hashParams, key) - 1) * PAGE_SIZE;
+function pageLink(base, params, page, key = "page") {
+  const next = new URLSearchParams(params);
+  if (page > 1) next.set(key, String(page)); else next.delete(key);
+  const query = next.toString();
+  return `#/${base}${query ? `?${query}` : ""}`;
+}
+// "51–100 of 1,234" and links to the first, newer, older and last pages. `found` is a page of a listing: its rows
+// (as `jobs`, whatever they are), `total`, `limit`, `offset`; `key` names the page in the address when a view has two.
+function pager(base, params, found, id, key = "page") {
+  const pages = Math.max(1, Math.ceil(found.total / found.limit));
+  const page = Math.floor(found.offset / found.limit) + 1;
+  const range = found.jobs.length
+    ? `${num(found.offset + 1)}–${num(found.offset + found.jobs.length)} of ${num(found.total)}`
+    : `none here of ${num(found.total)}`;
+  const link = (to, label, rel) => (to >= 1 && to <= pages && to !== page
+    ? `<a class="button" rel="${rel}" href="${esc(pageLink(base, params, to, key))}">${label}</a>`
+    : `<span class="button" aria-disabled="true">${label}</span>`);
+  return `<div class="pager" id="${esc(id)}" role="navigation" aria-label="pages" data-total="${found.total}" data-page="${page}" data-pages="${pages}">
+    <span class="range">${range}</span><span class="spacer"></span>
+    ${link(1, "« First", "first")}${link(page - 1, "‹ Newer", "prev")}<span class="page-of">page ${num(page)} of ${num(pages)}</span>${link(page + 1, "Older ›", "next")}${link(pages, "Last »", "last")}</div>`;
+}
+
+// Search ------------------------------------------------------------------------------------
+// #/search?id=3f2a&queue=data-export&state=dead&publisher=pub-001&field.format=csv&since=6h: the address holds
+// GET /api/v1/jobs's parameters, a typed time as it was typed (read in the zone the page shows), and the page.
+
+const SEARCH_KEYS = ["id", "queue", "state", "publisher", "since", "until"];
+
+// A time typed into the search as the API takes it: a date and time without an offset is read in the zone
+// the page shows (UTC or local); a span back from now (6h, 7d) and a time with its offset pass as they are.
+function typedTime(text) {
+  const value = String(text || "").trim();
+  const parts = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(value);
+  if (!parts) return value;  // the API says what is wrong with anything else
+  const [y, mo, d, h, mi, sec] = parts.slice(1).map((part) => Number(part || 0));
+  const at = zoneMode() === "utc" ? new Date(Date.UTC(y, mo - 1, d, h, mi, sec)) : new Date(y, mo - 1, d, h, mi, sec);
+  return at.toISOString();
+}
+function searchQuery(params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of params) {
+    if (!value) continue;
+    if (key === "since" || key === "until") query.append(key, typedTime(value));
+    else if (SEARCH_KEYS.includes(key) || key.startsWith("field.")) query.append(key, value);
+  }
+  return query;
+}
+function searchForm(params, queues) {
+  const value = (key) => esc(params.get(key) || "");
+  const option = (name, current) => `<option value="${esc(name)}"${name === current ? " selected" : ""}>${esc(name)}</option>`;
+  const choices = (names, current, any) => {
+    const known = current && !names.includes(current) ? [...names, current] : names;
+    return `<option value="">${any}</option>${known.map((name) => option(name, current)).join("")}`;
+  };
+  const fields = [...params].filter(([key]) => key.startsWith("field.")).map(([key, v]) => `${key.slice(6)}=${v}`).join(" ");
+  const queue = queues
+    ? `<select id="search-queue" name="queue">${choices(queues, params.get("queue") || "", "any queue")}</select>`
+    : `<input id="search-queue" name="queue" value="${value("queue")}" placeholder="queue name">`;
+  const zone = zoneMode() === "utc" ? "UTC" : localZoneName();
+  return `<form id="search-form" class="card search-form" autocomplete="off">
+    <label>Job id or its start<input id="search-id" name="id" value="${value("id")}" placeholder="3f2a9c"></label>
+    <label>Queue${queue}</label>
+    <label>State<select id="search-state" name="state">${choices(STATES, params.get("state") || "", "any state")}</select></label>
+    <label>Publisher<input id="search-publisher" name="publisher" value="${value("publisher")}" placeholder="pub-001"></label>
+    <label>Payload fields<input id="search-fields" name="fields" value="${esc(fields)}" placeholder="format=csv granularity=day"></label>
+    <label>Enqueued since<input id="search-since" name="since" value="${value("since")}" placeholder="2026-11-02 08:00 or 6h" title="in ${esc(zone)}"></label>
+    <label>Enqueued before<input id="search-until" name="until" value="${value("until")}" placeholder="2026-11-03" title="in ${esc(zone)}"></label>
+    <div class="search-buttons"><button type="submit" class="primary">Search</button><a href="#/search">Clear</a></div>
+  </form>`;
+}
+// The criteria in words, times with their zone: "enqueued from 2026-11-02 08:00:00 UTC".
+function searchRange(params) {
+  const shown = (text) => (/^\d+\s*[smhd]$/.test(text.trim()) ? `${text.trim()} ago` : formatTime(typedTime(text)));
+  const [since, until] = [params.get("since"), params.get("until")];
+  if (!since && !until) return "";
+  return `<p class="muted" id="search-range">enqueued ${since ? `from ${esc(shown(since))} ` : ""}${until ? `before ${esc(shown(until))}` : ""}</p>`;
+}
+
+async function searchView() {
+  const params = hashParams;
+  const query = searchQuery(params);
+  query.set("limit", String(PAGE_SIZE));
+  query.set("offset", String((pageNumber(params) - 1) * PAGE_SIZE));
+  const [queues, found] = await Promise.all([
+    api("queues/metrics").then((metrics) => Object.keys(metrics), () => null),  // a free-text queue when Redis is away
+    api(`jobs?${query}`).catch((error) => { if ([404, 422].includes(error.status)) return error; throw error; }),
+  ]);
+  const form = searchForm(params, queues);
+  if (found instanceof ApiError) {
+    return `<h1>Search jobs</h1>${form}<div class="card" id="search-error"><p class="error">${esc(found.message)}</p></div>`;
+  }
+  return `<h1>Search jobs</h1>${form}
+    <div class="card" id="search-results"><h2>Jobs found <span class="badge" id="search-total">${num(found.total)}</span></h2>
+      ${searchRange(params)}${pager("search", params, found, "search-pager")}${jobsTable(found.jobs, true)}</div>`;
+}
+
+// What is typed into the search form and not searched for yet stays through the redraws of the same address.
+let drawnHash = null;  // the address of the view on the page
+const typingIn = (element) => {
+  const active = document.activeElement;
+  return Boolean(active && element.contains(active) && ["INPUT", "SELECT"].includes(active.tagName));
+};
+function typedSearch() {
+  const form = $("#search-form");
+  if (!form || drawnHash !== location.hash) return null;
+  return [...form.elements].filter((field) => field.name).map((field) => [field.name, field.value]);
+}
+function restoreSearch(typed) {
+  drawnHash = location.hash;
+  const form = $("#search-form");
+  if (!form || !typed) return;
+  for (const [name, value] of typed) if (form.elements[name]) form.elements[name].value = value;
+}
+
+// The form's values as the address of the search (its first page); false, with a message, when a field is malformed.
+function searchAddress(form) {
+  const params = new URLSearchParams();
+  for (const key of SEARCH_KEYS) {
+    const value = (form.elements[key]?.value || "").trim();
+    if (value) params.set(key, value);
+  }
+  for (const pair of (form.elements.fields?.value || "").trim().split(/\s+/).filter(Boolean)) {
+    const cut = pair.indexOf("=");
+    if (cut < 1) { flash(`Payload fields: use name=value, not ${JSON.stringify(pair)}`, true); return false; }
+    params.append(`field.${pair.slice(0, cut)}`, pair.slice(cut + 1));
+  }
+  const query = params.toString();
+  return `#/search${query ? `?${query}` : ""}`;
+}
+
 // Views ---------------------------------------------------------------------------------
 
 async function queuesView() {
-  const [queues, series] = await Promise.all([api("queues/metrics"), api("queues/throughput?minutes=60")]);
+  const [chart, table] = await Promise.all([
+    panel(api("queues/throughput?minutes=60"), (series) => `<div class="card">${throughputChart(series)}</div>`, "throughput"),
+    panel(api("queues/metrics"), queuesTable, "queues"),
+  ]);
+  return `<h1>Queues</h1>${chart}${table}`;
+}
+
+function queuesTable(queues) {
   const rows = Object.entries(queues).map(([name, counts]) => `
     <tr data-queue="${esc(name)}">
       <td><a href="#/queue/${enc(name)}"><b>${esc(name)}</b></a> ${counts.paused ? '<span class="badge paused">paused</span>' : ""}</td>
       ${STATES.map((state) => `<td class="num" data-count="${state}">${num(counts[state])}</td>`).join("")}
       <td>${adminButton(counts.paused ? "Resume" : "Pause", { action: counts.paused ? "resume" : "pause", queue: name })}</td>
     </tr>`).join("");
-  return `<h1>Queues</h1>
-    <div class="card">${throughputChart(series)}</div>
-    <div class="card"><table id="queues"><thead><tr><th>Queue</th>${STATES.map((s) => `<th class="num">${s}</th>`).join("")}<th></th></tr></thead>
+  return `<div class="card"><table id="queues"><thead><tr><th>Queue</th>${STATES.map((s) => `<th class="num">${s}</th>`).join("")}<th></th></tr></thead>
     <tbody>${rows}</tbody></table></div>`;
 }
 
 async function queueView(queue, state) {
-  const [stats, jobs] = await Promise.all([
-    api(`queues/${enc(queue)}/metrics`),
-    api(`queues/${enc(queue)}/jobs?limit=100${state ? `&status=${enc(state)}` : ""}`),
-  ]);
+  const listing = new URLSearchParams({ queue, limit: PAGE_SIZE, offset: (pageNumber() - 1) * PAGE_SIZE });
+  if (state) listing.set("state", state);
+  const [stats, found] = await Promise.all([api(`queues/${enc(queue)}/metrics`), api(`jobs?${listing}`)]);
   const figure = (label, value, suffix = "") => `<div class="stat"><div class="value">${value === null || value === undefined ? "–" : esc(value) + suffix}</div><div class="label">${esc(label)}</div></div>`;
   const percent = (rate) => (rate === null || rate === undefined ? null : (rate * 100).toFixed(1));
   const tabs = [["all", ""], ...STATES.map((s) => [s, s])].map(([label, value]) =>
@@ -239,7 +412,8 @@ async function queueView(queue, state) {
         <input id="clean-grace" type="number" min="0" value="0">
         ${adminButton("Clean", { action: "clean", queue, confirm: `Remove these job records of ${queue}?` })}
       </div>
-      ${jobsTable(jobs)}
+      ${pager(`queue/${enc(queue)}${state ? `/${state}` : ""}`, hashParams, found, "queue-pager")}
+      ${jobsTable(found.jobs)}
     </div>`;
 }
 
@@ -274,30 +448,84 @@ async function jobView(queue, jobId) {
 }
 
 async function failedView() {
-  const [dead, failed] = await Promise.all([api("dead-letters?limit=100"), api("jobs/failed?limit=100")]);
   const retry = (letter) => adminButton("Retry", { action: "retry", queue: letter.queue || letter.queueName, job: letter.id }, "primary");
-  const total = Object.values(dead.counts).reduce((a, b) => a + b, 0);
-  const retrying = failed.filter((job) => job.state === "failed");
-  return `<h1>Failed &amp; dead</h1>
-    <div class="card" id="dead-letters"><h2>Dead letters <span class="badge">${num(total)}</span></h2>
+  const [deadPanel, failedPanel] = await Promise.all([
+    panel(api(`dead-letters?limit=${PAGE_SIZE}&offset=${pageOffset("dead")}`), (dead) => {
+      const total = Object.values(dead.counts).reduce((a, b) => a + b, 0);
+      const found = { jobs: dead.letters, total, limit: PAGE_SIZE, offset: pageOffset("dead") };
+      return `<div class="card" id="dead-letters"><h2>Dead letters <span class="badge">${num(total)}</span></h2>
       <p class="muted">Out of retries. Retry runs the job again with the same payload, linked to the original.</p>
-      ${jobsTable(dead.letters, true, retry)}</div>
-    <div class="card"><h2>Failed, retry pending <span class="badge">${num(retrying.length)}</span></h2>${jobsTable(retrying, true, retry)}</div>`;
+      ${pager("failed", hashParams, found, "dead-pager", "dead")}${jobsTable(dead.letters, true, retry)}</div>`;
+    }, "dead-letters"),
+    panel(api(`jobs?state=failed&limit=${PAGE_SIZE}&offset=${pageOffset("retrying")}`), (retrying) => {
+      return `<div class="card" id="retrying"><h2>Failed, retry pending <span class="badge">${num(retrying.total)}</span></h2>
+      ${pager("failed", hashParams, retrying, "retrying-pager", "retrying")}${jobsTable(retrying.jobs, true, retry)}</div>`;
+    }, "failed"),
+  ]);
+  return `<h1>Failed &amp; dead</h1>${deadPanel}${failedPanel}`;
+}
+
+// Whether anything runs the schedules: a beat alive (it sends the dispatcher every minute) and the dispatcher's last run.
+function beatStatus(beatAlive, lastDispatch, link = "") {
+  const beat = beatAlive ? '<span class="badge healthy">beat alive</span>' : '<span class="badge unhealthy">no beat running</span>';
+  const dispatched = lastDispatch ? `dispatcher last ran ${when(lastDispatch)}` : "the dispatcher has never run";
+  const hint = beatAlive ? "" : '<p class="muted flush">Enabled schedules run only while a beat runs: start one with <code>periodiq actors schedules</code>.</p>';
+  return `<div class="toolbar" id="beat-status" data-beat-alive="${beatAlive ? "yes" : "no"}">${beat}<span id="last-dispatch">${dispatched}</span>${link ? `<span class="spacer"></span>${link}` : ""}</div>${hint}`;
 }
 
 async function schedulesView() {
-  const schedules = await api("scheduler");
+  return `<h1>Schedules</h1>${await panel(api("scheduler"), schedulesPanel, "schedules")}`;
+}
+
+function schedulesPanel(schedules) {
+  const { beatAlive = false, lastDispatch = null } = schedules[0] || {};
   const rows = schedules.map((s) => `
     <tr data-schedule="${esc(s.name)}">
       <td><b>${esc(s.name)}</b><br><span class="muted">${esc(s.description || "")}</span></td>
       <td><code>${esc(s.cron)}</code><br><span class="muted">${esc(s.timezone)}</span></td>
-      <td>${s.enabled ? '<span class="badge healthy">running</span>' : '<span class="badge paused">stopped</span>'}</td>
+      <td>${s.enabled ? `<span class="badge ${beatAlive ? "healthy" : "degraded"}" title="${beatAlive ? "a beat dispatches it" : "enabled, but no beat is running"}">enabled</span>` : '<span class="badge paused">stopped</span>'}</td>
       <td>${s.nextRuns.slice(0, 3).map(when).join("<br>")}</td>
       <td>${s.lastRun ? `${when(s.lastRun.tick)}<br><span class="muted">${num((s.lastRun.jobIds || []).length)} job(s), ${esc(s.lastRun.trigger || "")}</span>` : "–"}</td>
       <td>${adminButton(s.enabled ? "Stop" : "Start", { action: s.enabled ? "schedule-stop" : "schedule-start", name: s.name })}
           ${adminButton("Trigger now", { action: "schedule-trigger", name: s.name, confirm: `Run ${s.name} now?` })}</td>
     </tr>`).join("");
-  return `<h1>Schedules</h1><div class="card"><table><thead><tr><th>Schedule</th><th>Cron</th><th>State</th><th>Next runs</th><th>Last run</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  return `<div class="card">${beatStatus(beatAlive, lastDispatch, '<a href="#/workers">Workers and beats</a>')}</div>
+    <div class="card"><table><thead><tr><th>Schedule</th><th>Cron</th><th>State</th><th>Next runs</th><th>Last run</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+// How long, as a person reads it: 0.4 s, 12 s, 3 min 04 s, 2 h 05 min (as `jobsctl workers` prints it).
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 10) return `${Number(seconds).toFixed(1)} s`;
+  const whole = Math.floor(seconds);
+  if (whole < 60) return `${whole} s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)} min ${pad(whole % 60)} s`;
+  return `${Math.floor(whole / 3600)} h ${pad(Math.floor((whole % 3600) / 60))} min`;
+}
+
+// Workers (Sidekiq's Busy, Flower's workers): each process, what it runs now and for how long; each beat's last tick.
+function workersPanel(report) {
+  const running = (worker) => (worker.jobs.length ? worker.jobs.map((job) => `<div class="running-job" data-job="${esc(job.id)}">
+      <a href="#/job/${enc(job.queue)}/${enc(job.id)}"><code>${esc(String(job.id).slice(0, 8))}</code></a> ${esc(job.name)}
+      <span class="muted">${esc(job.queue)}</span> · <span class="duration" title="started ${esc(formatTime(job.startedAt))}">for ${duration(job.runningSeconds)}</span></div>`).join("")
+    : '<span class="muted">idle</span>');
+  const queues = (worker) => worker.queues.map((q) => (q === "*" ? "all" : `<a href="#/queue/${enc(q)}">${esc(q)}</a>`)).join(", ");
+  const rows = report.workers.map((w) => `<tr data-worker="${esc(w.id)}">
+      <td><b>${esc(w.host)}</b><br><span class="muted">PID ${esc(w.pid)}</span></td><td>${running(w)}</td>
+      <td class="num" data-busy="${num(w.busy)}">${num(w.busy)}</td><td class="num">${num(w.threads)}</td><td>${queues(w)}</td>
+      <td>${when(w.lastHeartbeat)}<br><span class="muted">${duration(w.heartbeatAgeSeconds)} ago</span></td><td>${when(w.startedAt)}</td></tr>`).join("");
+  // What runs now comes first: at phone width the later columns scroll inside the card.
+  const workers = rows ? `<table><thead><tr><th>Worker</th><th>Running now</th><th class="num">Busy</th><th class="num">Threads</th><th>Queues</th><th>Last heartbeat</th><th>Started</th></tr></thead><tbody>${rows}</tbody></table>`
+    : `<div class="empty">No worker heartbeat in the last ${num(report.heartbeatTimeoutSeconds)} s. Start one with <code>dramatiq actors</code>.</div>`;
+  const beatRows = report.beats.map((b) => `<tr data-beat="${esc(b.id)}"><td><b>${esc(b.host)}</b><br><span class="muted">PID ${esc(b.pid)}</span></td>
+      <td>${when(b.lastTick)}</td><td>${when(b.lastHeartbeat)}<br><span class="muted">${duration(b.heartbeatAgeSeconds)} ago</span></td><td>${when(b.startedAt)}</td></tr>`).join("");
+  const beats = beatRows ? `<table><thead><tr><th>Beat</th><th>Last tick</th><th>Last heartbeat</th><th>Started</th></tr></thead><tbody>${beatRows}</tbody></table>` : "";
+  return `<div class="card" id="workers"><h2>Worker processes <span class="badge">${num(report.workers.length)}</span></h2>${workers}</div>
+    <div class="card" id="beats"><h2>Beats <span class="badge">${num(report.beats.length)}</span></h2>${beatStatus(report.scheduler.beatAlive, report.scheduler.lastDispatch)}${beats}</div>`;
+}
+
+async function workersView() {
+  return `<h1>Workers</h1>${await panel(api("workers"), workersPanel, "workers")}`;
 }
 
 function stagesOf(run) {
@@ -305,11 +533,12 @@ function stagesOf(run) {
 }
 
 async function pipelinesView() {
-  const runs = await api("pipelines?limit=50");
-  if (!runs.length) return '<h1>Pipeline runs</h1><div class="card empty">No pipeline runs yet.</div>';
+  const reply = await api(`pipelines?limit=${PAGE_SIZE}&offset=${pageOffset()}`, { envelope: true });
+  const runs = reply.data;
+  if (!runs.length && !reply.page.total) return '<h1>Pipeline runs</h1><div class="card empty">No pipeline runs yet.</div>';
   const rows = runs.map((run) => `<tr><td><a href="#/pipeline/${enc(run.id)}"><code>${esc(run.id.slice(0, 8))}</code></a></td><td>${esc(run.name)}</td>
     <td>${stateTag(run.state)}</td><td>${stagesOf(run)}</td><td>${when(run.createdAt)}</td></tr>`).join("");
-  return `<h1>Pipeline runs</h1><div class="card"><table><thead><tr><th>Run</th><th>Pipeline</th><th>State</th><th>Stages</th><th>Started</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  return `<h1>Pipeline runs</h1><div class="card">${pager("pipelines", hashParams, { ...reply.page, jobs: runs }, "pipelines-pager")}<table><thead><tr><th>Run</th><th>Pipeline</th><th>State</th><th>Stages</th><th>Started</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 async function pipelineView(runId) {
@@ -322,13 +551,14 @@ async function pipelineView(runId) {
 }
 
 async function exportsView() {
-  const exports = await api("exports?limit=100");
-  if (!exports.length) return '<h1>Exports</h1><div class="card empty">No exports yet. Start one with <code>POST /api/v1/exports</code> or <code>jobsctl export</code>.</div>';
+  const reply = await api(`exports?limit=${PAGE_SIZE}&offset=${pageOffset()}`, { envelope: true });
+  const exports = reply.data;
+  if (!exports.length && !reply.page.total) return '<h1>Exports</h1><div class="card empty">No exports yet. Start one with <code>POST /api/v1/exports</code> or <code>jobsctl export</code>.</div>';
   const rows = exports.map((e) => `<tr data-export="${esc(e.exportId)}"><td><code>${esc(e.exportId.slice(0, 8))}</code></td><td>${esc(e.publisherId)}</td>
     <td>${esc(e.format)} · ${esc(e.granularity)}</td><td>${esc(e.startDate)} → ${esc(e.endDate)}</td><td>${stateTag(e.status)}</td>
     <td class="num">${num(e.rowCount)}</td><td class="num">${num(e.bytes)}</td><td>${when(e.createdAt)}</td><td class="muted">${esc(short(e.error, 60))}</td>
     <td>${e.downloadable ? `<button data-action="download" data-export="${esc(e.exportId)}">Download</button>` : ""}</td></tr>`).join("");
-  return `<h1>Exports</h1><div class="card"><table><thead><tr><th>Export</th><th>Publisher</th><th>Format</th><th>Dates</th><th>Status</th><th class="num">Rows</th><th class="num">Bytes</th><th>Created</th><th>Error</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  return `<h1>Exports</h1><div class="card">${pager("exports", hashParams, { ...reply.page, jobs: exports }, "exports-pager")}<table><thead><tr><th>Export</th><th>Publisher</th><th>Format</th><th>Dates</th><th>Status</th><th class="num">Rows</th><th class="num">Bytes</th><th>Created</th><th>Error</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 // Routing, refresh, sign-in ---------------------------------------------------------------
@@ -340,6 +570,8 @@ const ROUTES = {
   queue: { nav: "queues", args: [1, 2], draw: (queue, state) => queueView(queue, state), valid: (queue, state) => !state || STATES.includes(state) },
   job: { nav: "queues", args: [2, 2], draw: (queue, jobId) => jobView(queue, jobId) },
   failed: { nav: "failed", args: [0, 0], draw: () => failedView() },
+  search: { nav: "search", args: [0, 0], draw: () => searchView() },
+  workers: { nav: "workers", args: [0, 0], draw: () => workersView() },
   schedules: { nav: "schedules", args: [0, 0], draw: () => schedulesView() },
   pipelines: { nav: "pipelines", args: [0, 0], draw: () => pipelinesView() },
   pipeline: { nav: "pipelines", args: [1, 1], draw: (runId) => pipelineView(runId) },
@@ -355,7 +587,10 @@ function notFound(hash) {
 
 function route() {
   const hash = location.hash;
-  const path = hash.replace(/^#\/?/, "");
+  const address = hash.replace(/^#\/?/, "");
+  const cut = address.indexOf("?");
+  const path = cut < 0 ? address : address.slice(0, cut);
+  hashParams = new URLSearchParams(cut < 0 ? "" : address.slice(cut + 1));
   let parts;
   try {
     parts = path === "" ? [""] : path.split("/").map(decodeURIComponent);
@@ -384,14 +619,18 @@ async function refresh() {
     const current = route();
     document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("current", a.dataset.nav === current.nav));
     const html = await current.draw();
+    if (typingIn(view) && location.hash === drawnHash) return;  // typing began while this drew: the next tick draws
+    const typed = typedSearch();
     view.innerHTML = html;
+    restoreSearch(typed);
     // Widths set through the DOM, not style attributes: the Content-Security-Policy allows no inline style.
     view.querySelectorAll("[data-width]").forEach((bar) => { bar.style.width = `${bar.dataset.width}%`; });
     if (keep.status && $("#clean-status")) { $("#clean-status").value = keep.status; $("#clean-grace").value = keep.grace; }
     $("#updated").textContent = `updated ${formatTime(new Date())}`;
   } catch (error) {
     if (error.status !== 401) {
-      const [id, title] = error.status === 404 ? ["not-found", "Not found"] : ["view-error", "Something went wrong"];
+      const [id, title] = error.status === 404 ? ["not-found", "Not found"]
+        : error.status === 503 ? ["unreachable", `${serverOf(error)} unreachable`] : ["view-error", "Something went wrong"];
       view.innerHTML = `<div class="card" id="${id}"><h1>${title}</h1><p class="error">${esc(error.message)}</p><p><a href="#/">Back to the queues</a></p></div>`;
     }
   } finally {
@@ -401,11 +640,14 @@ async function refresh() {
   health();
 }
 
+// The servers /health names whose loss makes the platform unhealthy, as the badge names them.
+const SERVERS = { redis: "Redis", postgres: "PostgreSQL" };
 async function health() {
   try {
     const report = await (await fetch("/health")).json();
     const badge = $("#health");
-    badge.textContent = report.status;
+    const down = Object.entries(SERVERS).filter(([name]) => (report.services[name] || {}).status === "unhealthy").map(([, label]) => label);
+    badge.textContent = down.length ? `${down.join(" and ")} unreachable` : report.status;
     badge.className = `badge ${report.status}`;
     badge.title = Object.entries(report.services).map(([name, s]) => `${name}: ${s.status}`).join("\n");
   } catch (error) { /* the next refresh tries again */ }
@@ -414,12 +656,11 @@ async function health() {
 async function signIn(token) {
   sessionStorage.setItem(TOKEN_KEY, token);
   try {
-    await api("queues/metrics");
+    role = (await api("whoami")).role;  // the token's check only: no Redis needed, so sign-in works with Redis away
   } catch (error) {
     sessionStorage.removeItem(TOKEN_KEY);
     throw error;
   }
-  role = (await api("whoami")).role;
   sessionStorage.setItem(TOKEN_KEY + ".role", role);
   showApp();
 }
@@ -471,6 +712,14 @@ $("#time-zone").addEventListener("click", (event) => {
   refresh();
 });
 showZoneMode();
+view.addEventListener("submit", (event) => {
+  if (!event.target.matches("#search-form")) return;  // not `.id`: the form's field named "id" shadows it
+  event.preventDefault();
+  const address = searchAddress(event.target);
+  if (!address) return;
+  document.activeElement?.blur();  // a focused input holds refreshes back
+  if (location.hash === address) refresh(); else location.hash = address;
+});
 view.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-action]");
   if (button) act(button);

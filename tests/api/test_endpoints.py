@@ -29,6 +29,7 @@ READS = [
     ("GET", "/queues/{q}/metrics"),
     ("GET", "/queues/{q}/jobs"),
     ("GET", "/queues/{q}/jobs/{job}"),
+    ("GET", "/jobs"),
     ("GET", "/jobs/failed"),
     ("GET", "/jobs/active"),
     ("GET", "/dead-letters"),
@@ -40,6 +41,7 @@ READS = [
     ("GET", "/exports/{id}"),
     ("GET", "/exports/{id}/download"),
     ("GET", "/analytics/freshness"),
+    ("GET", "/workers"),
 ]
 CHANGES = [
     ("POST", "/queues/{q}/jobs"),
@@ -209,6 +211,7 @@ def test_body_that_is_not_json_is_422(client, admin):
         ("GET", f"/exports/{UNKNOWN_ID}"),
         ("GET", "/exports/not-a-uuid/download"),
         ("GET", "/dead-letters?queue=nope"),
+        ("GET", "/jobs?queue=nope"),
     ],
 )
 def test_unknown_things_are_404(client, admin, method, path):

@@ -43,15 +43,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server() -> Iterator[str]:
-    """`jobsctl api` on a free port with the two test tokens; yields its base URL."""
+def api_server(env: dict[str, str] | None = None) -> Iterator[str]:
+    """`jobsctl api` on a free port with the two test tokens (and `env` on top); yields its base URL."""
     port = free_port()
     SHOTS.mkdir(parents=True, exist_ok=True)
     log = (SHOTS / "api.log").open("wb")  # uvicorn's access log: a file, never a pipe nobody reads
     process = subprocess.Popen(
         [str(BIN / "jobsctl"), "api", "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, "API_ADMIN_TOKENS": ADMIN, "API_READ_TOKENS": READER},
+        env={**os.environ, "API_ADMIN_TOKENS": ADMIN, "API_READ_TOKENS": READER, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -102,7 +102,7 @@ def test_sign_in_counts_pause_retry_and_every_page(server, browser_page):
     schedule.locator(".badge:has-text('stopped')").wait_for()
     shot(page, "07-schedules")
     schedule.locator("button[data-action=schedule-start]").click()
-    schedule.locator(".badge:has-text('running')").wait_for()
+    schedule.locator(".badge:has-text('enabled')").wait_for()  # its switch, not "running": a beat runs it
 
     page.goto(server + "/#/pipelines")
     page.wait_for_selector("h1:has-text('Pipeline runs')")

@@ -13,6 +13,7 @@ from playwright.sync_api import Page
 
 from actors.cleanup import cleanup
 from tests.dashboard.pages import ADMIN, BROWSER_TESTS, Pages, api_get, shot, sign_in
+from tests.support import store
 
 pytestmark = BROWSER_TESTS
 
@@ -41,6 +42,7 @@ def test_every_time_shows_its_zone_and_the_switch_shows_utc_or_local_and_is_kept
     width, size = viewport
     # Given a delayed job, and a browser whose own zone is New York's
     job = cleanup.send_with_options(kwargs={"type": "temp_files", "dry_run": True}, delay=600_000)
+    store.wait_for_state(job.message_id, "delayed")  # the store's buffer writes the record a moment later
     record = api_get(server, f"queues/cleanup/jobs/{job.message_id}")
     enqueued, run_at = datetime.fromisoformat(record["enqueuedAt"]), datetime.fromisoformat(record["runAt"])
     offset = in_new_york(enqueued)[-6:]

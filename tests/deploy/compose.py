@@ -16,6 +16,8 @@ from tests.support.processes import BIN, ROOT
 
 COMPOSE_FILE = ROOT / "docker" / "compose.yml"
 ENV_EXAMPLE = ROOT / "docker" / ".env.example"
+#: The secrets compose.yml requires, as a test's docker/.env.
+TEST_ENV = Path(__file__).with_name("compose.env")
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 CONTRACT = ROOT.parent / "shared" / "CONTRACT.md"
 #: The sections read here, kept in the repository for checkouts without CONTRACT.md beside them.
@@ -61,15 +63,20 @@ def _clean_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", tempfile.gettempdir())}
 
 
-def compose_config(compose: Compose, *extra: str) -> dict[str, Any]:
-    """The resolved model of docker/compose.yml, as `docker compose config --format json` prints it."""
-    result = subprocess.run(
-        [*compose.argv, "-f", str(COMPOSE_FILE), *extra, "config", "--format", "json"],
+def run_config(compose: Compose, env_file: Path) -> subprocess.CompletedProcess[str]:
+    """`docker compose config --format json` with `env_file` as the stack's docker/.env."""
+    return subprocess.run(
+        [*compose.argv, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", "--format", "json"],
         capture_output=True,
         text=True,
         env=compose.env,
         timeout=60,
     )
+
+
+def compose_config(compose: Compose, env_file: Path = TEST_ENV) -> dict[str, Any]:
+    """The resolved model of docker/compose.yml, as `docker compose config --format json` prints it."""
+    result = run_config(compose, env_file)
     if result.returncode != 0:
         raise AssertionError(f"docker compose config failed: {result.stderr}")
     return json.loads(result.stdout)

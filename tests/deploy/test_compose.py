@@ -79,17 +79,51 @@ def test_every_adjobs_process_gets_every_setting_of_the_contract_and_only_real_s
 
 
 def test_by_default_the_processes_use_the_bundled_servers_and_leave_optional_settings_unset(services):
+    secrets = _env_file(compose.TEST_ENV)
     environment = services["worker"]["environment"]
     assert environment["REDIS_URL"] == "redis://redis:6379/0"
-    assert environment["DATABASE_URL"].startswith("postgresql+psycopg://adjobs:")
-    assert environment["DATABASE_URL"].endswith("@postgres:5432/adjobs")
-    for optional in ("BROKER_URL", "SENTRY_DSN", "ALERT_WEBHOOK_URL", "API_ADMIN_TOKENS"):
+    password = secrets["POSTGRES_PASSWORD"]
+    assert environment["DATABASE_URL"] == f"postgresql+psycopg://adjobs:{password}@postgres:5432/adjobs"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == secrets["POSTGRES_PASSWORD"]
+    assert environment["API_ADMIN_TOKENS"] == secrets["API_ADMIN_TOKENS"]
+    for optional in ("BROKER_URL", "SENTRY_DSN", "ALERT_WEBHOOK_URL", "API_READ_TOKENS"):
         assert environment[optional] is None, optional  # unset in the container, not an empty string
+
+
+def test_without_the_secrets_in_docker_env_compose_refuses_and_names_the_missing_one(command, tmp_path):
+    # Given a docker/.env without the database password (nothing in compose.yml stands in for it)
+    bare = tmp_path / "bare.env"
+    bare.write_text("API_ADMIN_TOKENS=an-admin-token\n")
+    # When compose resolves the stack
+    result = compose.run_config(command, bare)
+    # Then it refuses, naming the variable and where to set it
+    assert result.returncode != 0, result.stdout
+    assert "required variable POSTGRES_PASSWORD is missing a value: set it in docker/.env" in result.stderr
+    # And an empty password is refused the same way
+    bare.write_text("POSTGRES_PASSWORD=\nAPI_ADMIN_TOKENS=an-admin-token\n")
+    assert "required variable POSTGRES_PASSWORD" in compose.run_config(command, bare).stderr
+    # And no default password is left in the file
+    assert not re.search(r"POSTGRES_PASSWORD:?-", compose.COMPOSE_FILE.read_text())
+
+
+def test_the_admin_token_line_is_required_but_may_be_empty_to_use_only_table_tokens(command, tmp_path):
+    # Given a docker/.env with the password but no API_ADMIN_TOKENS line
+    env_file = tmp_path / "no-admin.env"
+    env_file.write_text("POSTGRES_PASSWORD=a-password\n")
+    # Then compose refuses, naming it
+    refused = compose.run_config(command, env_file)
+    assert refused.returncode != 0 and "required variable API_ADMIN_TOKENS" in refused.stderr, refused.stderr
+    # When the line is there but empty (every token made with `jobsctl tokens create`)
+    env_file.write_text("POSTGRES_PASSWORD=a-password\nAPI_ADMIN_TOKENS=\n")
+    config = compose.compose_config(command, env_file)
+    # Then the stack resolves and the processes get no settings token
+    for name in APP_SERVICES:
+        assert config["services"][name]["environment"]["API_ADMIN_TOKENS"] == "", name
 
 
 def test_the_example_env_file_reaches_every_process_and_names_only_known_variables(command):
     # Given docker/.env.example as the stack's .env
-    config = compose.compose_config(command, "--env-file", str(compose.ENV_EXAMPLE))
+    config = compose.compose_config(command, compose.ENV_EXAMPLE)
     example = _env_file(compose.ENV_EXAMPLE)
     # Then its values are what the processes get
     for name in APP_SERVICES:

@@ -6,7 +6,9 @@ The same demo on the real Redis and PostgreSQL is `test_demo.py`.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+from pathlib import Path
 
 from tests.support.processes import BIN
 
@@ -29,3 +31,19 @@ def test_the_demo_runs_end_to_end_on_the_embedded_default(tmp_path):
     assert (tmp_path / "var" / "demo").is_dir() and str(tmp_path / "var" / "demo") in result.stdout.replace("\n", "")
     assert "state completed" in result.stdout and "state dead" not in result.stdout
     assert (tmp_path / "var" / "adjobs.sqlite3").exists()
+    # Its job table counts every job it sent: the hour and day aggregations and every other type's
+    out = result.stdout
+    others = int(re.search(r"sent (\d+) jobs of every other type", out).group(1))
+    sent = int(re.search(r"jobs sent\W+(\d+)", out).group(1))
+    states = {m.group(1): int(m.group(2)) for m in re.finditer(r"state (\w+)\W+(\d+)", out)}
+    assert sent == 2 + others and states == {"completed": sent}
+    # And it says where its files are: the SQLite file, and the exports and report it wrote (which exist)
+    assert f"{tmp_path / 'var' / 'adjobs.sqlite3'} (SQLite file)" in out
+    for setting, default, endings in (
+        ("EXPORT_DIR", "var/exports", (".csv", ".jsonl")),
+        ("REPORT_DIR", "var/reports", (".html", ".csv")),
+    ):
+        folder = (tmp_path / env.get(setting, default)).resolve()
+        named = [Path(p) for p in re.findall(re.escape(str(folder)) + r"/[\w./-]+", out)]
+        assert sorted({p.suffix for p in named if p.suffix}) == sorted(set(endings)), (setting, named)
+        assert all(p.exists() for p in named if p.suffix), named

@@ -57,9 +57,15 @@ PROJECT_ERRORS = {
     "db.export_files.UnsafeExportPath": (422, 2),
     "db.event_files.RefusedFile": (422, 2),
     "db.store_records.RecordRejected": (422, 2),
+    "db.schema_check.SchemaNotReady": (503, 4),
+    "db.schema_check.SchemaMissing": (503, 4),
+    "db.schema_check.SchemaOutdated": (503, 4),
     "db.publishers.InvalidTimezone": (422, 2),
     "db.publisher_metrics.InvalidPeriod": (422, 2),
     "db.cache.UnknownCacheKey": (422, 2),
+    "db.api_tokens.UnknownToken": (404, 3),
+    "pipelines.steps.UnknownRun": (404, 3),
+    "pipelines.steps.RunNotFailed": (409, 1),
     "api.errors.Unprocessable": (422, 2),
 }
 

@@ -34,7 +34,7 @@ from bench import late_events as late_events_bench
 from db.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 JOBS = int(os.environ.get("BENCH_JOBS", "20000"))
 EXPORT_ROWS = [int(n) for n in os.environ.get("BENCH_EXPORT_ROWS", "1000000,5000000").split(",") if n]
 #: The code the no-op drain, enqueue and latency figures are compared with (no regression): main before

@@ -2,9 +2,11 @@
 
 Every listing of the job store (a queue's page, the search across queues) reads newest first,
 ties broken by id (`ORDER`), so jobs enqueued in the same millisecond (a pipeline stage's group)
-keep one order from page to page and from refresh to refresh. On PostgreSQL the filters on the id
-prefix, the publisher and the time of enqueue have indexes (migration 0012); a payload field is
-compared on the rows the other filters leave. Input never becomes SQL text: a field's path is a
+keep one order from page to page and from refresh to refresh. On PostgreSQL the id prefix is a range
+of the primary key (its "C" collation), the publisher has a partial index (migrations 0012, 0013);
+a listing without either reads the newest window of time first (`WINDOWS`, through the BRIN index
+over the time of enqueue) and widens it only when the window holds fewer jobs than the page needs.
+A payload field is compared on the rows the other filters leave. Input never becomes SQL text: a field's path is a
 bound parameter (`#>>` with a text array on PostgreSQL, `json_extract` with a bound path on SQLite).
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ARRAY, Connection, String, Text, and_, bindparam, cast, func, literal_column, or_, select
@@ -27,6 +29,9 @@ ORDER = (TABLE.c.enqueued_at.desc().nulls_last(), TABLE.c.id.desc())
 #: The payload keys that name a publisher: the actors' snake_case and the API's camelCase.
 PUBLISHER_KEYS = ("publisher_id", "publisherId")
 LIKE_ESCAPE = "\\"
+#: The windows of enqueue time a listing without an indexed criterion tries, newest first, before all
+#: of the store: most pages (the first ones, newest first) are found in the first window.
+WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=7))
 
 
 @dataclass(frozen=True)
@@ -116,10 +121,27 @@ def where(dialect: str, search: JobFilter) -> list[ColumnElement[bool]]:
 
 
 def find_jobs(connection: Connection, search: JobFilter, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
-    """One page of the jobs `search` keeps, in `ORDER`."""
-    query = select(TABLE).where(and_(True, *where(connection.dialect.name, search)))
-    query = query.order_by(*ORDER).limit(limit).offset(offset)
-    return [dict(row) for row in connection.execute(query).mappings()]
+    """One page of the jobs `search` keeps, in `ORDER`.
+
+    Without an id prefix or a publisher, PostgreSQL is asked window by window (`WINDOWS`): when the
+    jobs enqueued since a window's start fill `offset + limit`, they are the first ones in `ORDER`
+    (every job outside the window was enqueued before it, or has no time and sorts last), so the page
+    is theirs; else the next, wider window, and at last the whole store."""
+    conditions = where(connection.dialect.name, search)
+    query = select(TABLE).order_by(*ORDER)
+    if connection.dialect.name == "postgresql" and not (search.id_prefix or search.publisher):
+        now = datetime.now(UTC)
+        for window in WINDOWS:
+            start = now - window
+            if search.since is not None and search.since >= start:
+                break  # the search's own range is narrower than this window: read it as it is
+            rows = connection.execute(
+                query.where(TABLE.c.enqueued_at >= start, *conditions).limit(offset + limit)
+            ).mappings().all()
+            if len(rows) == offset + limit:
+                return [dict(row) for row in rows[offset:]]
+    page = query.where(and_(True, *conditions)).limit(limit).offset(offset)
+    return [dict(row) for row in connection.execute(page).mappings()]
 
 
 def count_jobs(connection: Connection, search: JobFilter) -> int:

@@ -44,8 +44,18 @@ logger = logging.getLogger(__name__)
 
 #: Redis key prefix of the limiters.
 PREFIX = "adjobs:limits:"
-#: A job held by the concurrency limit tries again after this long (ms), with jitter.
-CONCURRENCY_RETRY_MS = (250, 1500)
+#: A job held by the concurrency limit tries again soon, then less and less often: its n-th hold in a
+#: row waits between half and all of `min(CONCURRENCY_BACKOFF_CAP_MS, CONCURRENCY_BACKOFF_MS * 2**n)`
+#: (ms). A slot that frees while jobs wait is taken within tens of milliseconds when the wait is short,
+#: and a long backlog re-checks at most every 1.5 s each.
+CONCURRENCY_BACKOFF_MS = 40
+CONCURRENCY_BACKOFF_CAP_MS = 1500
+
+
+def concurrency_backoff_ms(holds: int, rng: random.Random | None = None) -> int:
+    """How long a job held by its queue's concurrency for the `holds`-th time in a row waits (ms)."""
+    ceiling = min(CONCURRENCY_BACKOFF_CAP_MS, CONCURRENCY_BACKOFF_MS << min(holds, 16))
+    return (rng or random).randint(ceiling // 2, ceiling)
 
 
 class AdmissionWindow(WindowRateLimiter):
@@ -115,7 +125,8 @@ class QueueLimits(Middleware):
         if concurrent is None and window is None:
             return
         if concurrent is not None and not concurrent._acquire():
-            self._hold(broker, message, queue, "concurrency", random.randint(*CONCURRENCY_RETRY_MS))
+            delay = concurrency_backoff_ms(int(message.options.get("holds", 0)))
+            self._hold(broker, message, queue, "concurrency", delay)
         now = time.time()
         if window is not None and not window.acquire_at(now):
             if concurrent is not None:

@@ -19,9 +19,13 @@ pruned) and joins `publishers` once.
 The statement records in `rollup_freshness` (publisher, local day, refreshed_at) the days whose
 day rollups it brought up to date (day granularity only: that is the table the API shows).
 It raises `work_mem` for its transaction (the 30-day upsert spills to disk at the default
-4 MB) and skips rows whose totals did not change.
+4 MB), keeps JIT's compilation cheap (`SET_JIT`) and skips rows whose totals did not change.
 
 SQLite (the embedded demo) keeps UTC calendars for everyone: same buckets as a UTC publisher.
+
+SQLAlchemy is imported by the functions that run statements, not with this module: the
+aggregation actor's module imports it, and a process that imports that module only to send a
+job never runs one (`db.engine`'s notes).
 """
 
 from __future__ import annotations
@@ -29,11 +33,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import BindParameter, Connection, Date, DateTime, TextClause, bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import String
+if TYPE_CHECKING:
+    from sqlalchemy import BindParameter, Connection, TextClause
 
 Granularity = Literal["hour", "day", "week", "month"]
 GRANULARITIES: tuple[Granularity, ...] = ("hour", "day", "week", "month")
@@ -41,6 +44,12 @@ GRANULARITIES: tuple[Granularity, ...] = ("hour", "day", "week", "month")
 #: work_mem for the aggregation's transaction on PostgreSQL.
 AGGREGATION_WORK_MEM = "256MB"
 SET_WORK_MEM = f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'"
+#: JIT for the aggregation's expressions, without LLVM's optimisation and inlining passes: a statement
+#: over a month of day partitions compiles one tuple deformer per partition (138 functions for 30
+#: days), and those passes took 0.7-2.4 s of a 4-8 s statement, more than they saved (EXPLAIN ANALYZE's
+#: JIT timing, BENCHMARKS.md); unoptimised code is compiled in under 0.1 s and still runs faster than
+#: the interpreter.
+SET_JIT = ("SET LOCAL jit_optimize_above_cost = -1", "SET LOCAL jit_inline_above_cost = -1")
 
 #: date_trunc's unit and the length of one bucket, per granularity.
 _STEP = {"hour": "1 hour", "day": "1 day", "week": "7 days", "month": "1 month"}
@@ -387,6 +396,8 @@ def _aggregate(
 
 def _statement(sql: str, types: dict[str, BindParameter[Any]]) -> TextClause:
     """`sql` as a text clause with the types of the parameters it names."""
+    from sqlalchemy import text  # heavy: loaded when a statement runs (see the module's notes)
+
     return text(sql).bindparams(*(param for name, param in types.items() if re.search(rf":{name}\b", sql)))
 
 
@@ -397,6 +408,10 @@ def _aggregate_pg(
     key: tuple[bool, bool],
     params: dict[str, object],
 ) -> int:
+    from sqlalchemy import Date, DateTime, bindparam, text  # heavy: loaded when a statement runs
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.types import String
+
     types: dict[str, BindParameter[Any]] = {
         name: bindparam(name, type_=Date() if name.endswith("_day") else DateTime(timezone=True))
         for name in ("start", "end", "first_day", "last_day", "lo", "hi")
@@ -415,6 +430,8 @@ def _aggregate_pg(
         bounds, upsert = BOUNDS_PG[(granularity, by_dates)], UPSERTS_PG[(granularity, by_dates, *key)]
     lo, hi = connection.execute(_statement(bounds, types), params).one()
     connection.execute(text(SET_WORK_MEM))
+    for setting in SET_JIT:
+        connection.execute(text(setting))
     return int(connection.execute(_statement(upsert, types), {**params, "lo": lo, "hi": hi}).scalar_one())
 
 
@@ -425,6 +442,8 @@ def _aggregate_sqlite(
     key: tuple[bool, bool],
     params: dict[str, object],
 ) -> int:
+    from sqlalchemy import DateTime, bindparam, text  # heavy: loaded when a statement runs
+
     if by_dates:
         first_day, last_day = params.pop("first_day"), params.pop("last_day")
         assert isinstance(first_day, date) and isinstance(last_day, date)
@@ -447,5 +466,7 @@ def _aggregate_sqlite(
 
 
 def publisher_known(connection: Connection, publisher_id: str) -> bool:
+    from sqlalchemy import text  # heavy: loaded when a statement runs
+
     row = connection.execute(text("SELECT 1 FROM publishers WHERE id = :p"), {"p": publisher_id}).first()
     return row is not None

@@ -1,4 +1,5 @@
-"""The anchor: bare Dramatiq with its default middleware on the same Redis, and a no-op actor."""
+"""The anchor: bare Dramatiq with its default middleware on the same Redis: a no-op job, a job that makes one
+Redis round trip and one that sleeps 1 ms, all on queue `bench`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,18 @@ _redis = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
 @dramatiq.actor(queue_name="bench", max_retries=0)
 def noop(n: int) -> None:
     return None
+
+
+@dramatiq.actor(queue_name="bench", max_retries=0)
+def incr(n: int) -> None:
+    """One Redis round trip, like a job that touches a cache."""
+    _redis.incr("bench:incr")
+
+
+@dramatiq.actor(queue_name="bench", max_retries=0)
+def nap(n: int) -> None:
+    """Waits 1 ms, like a job waiting on a quick remote call."""
+    time.sleep(0.001)
 
 
 @dramatiq.actor(queue_name="bench-latency", max_retries=0)

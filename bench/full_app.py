@@ -1,4 +1,4 @@
-"""Our full stack (every middleware, the job store) with a no-op job on queue `bench`."""
+"""Our full stack (every middleware, the job store) with the jobs of `bench.bare_app` on queue `bench`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,18 @@ _redis = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
 @job_actor(queue="bench", payload=NoopRequest)
 def noop(request: NoopRequest) -> None:
     return None
+
+
+@job_actor(queue="bench", payload=NoopRequest)
+def incr(request: NoopRequest) -> None:
+    """One Redis round trip, like a job that touches a cache."""
+    _redis.incr("bench:incr")
+
+
+@job_actor(queue="bench", payload=NoopRequest)
+def nap(request: NoopRequest) -> None:
+    """Waits 1 ms, like a job waiting on a quick remote call."""
+    time.sleep(0.001)
 
 
 class StampRequest(JobPayload):

@@ -1,6 +1,7 @@
-"""No-op throughput: our full stack against bare Dramatiq, same Redis, same worker flags.
+"""Throughput: our full stack against bare Dramatiq, same Redis, same worker flags, same job.
 
-Each run enqueues N messages with the variant's own `send()` (timed: the enqueue rate),
+The job (`JOB_KINDS`) is a no-op, one Redis round trip (`INCR`) or a 1 ms sleep. Each run enqueues
+N messages with the variant's own `send()` (timed: the enqueue rate),
 then starts `dramatiq <app> --processes 2 --threads 8` and times the drain from the first
 fetch until the last message is acknowledged. For the full stack it also waits until the
 job store holds every job as completed (the store lag after the drain).
@@ -23,6 +24,13 @@ from sqlalchemy import text
 
 from bench.workers import ROOT, dramatiq_worker
 from db.engine import get_engine
+
+#: The jobs a run may drain (actors of `bench.bare_app` and `bench.full_app`, all on queue `bench`).
+JOB_KINDS = {"noop": "a no-op", "incr": "one Redis round trip (INCR)", "nap": "a 1 ms sleep"}
+
+
+#: Longest a run's worker may take to drain its jobs.
+WORKER_DEADLINE_S = 600
 
 
 @dataclass
@@ -74,12 +82,12 @@ def _cpu_seconds(pid: int) -> float:
 _STORE_BUFFERS = ("db.store_buffer", "runtime.store_buffer")
 
 
-def _enqueue(variant: str, jobs: int, env: dict[str, str], root: Path = ROOT) -> float:
+def _enqueue(variant: str, jobs: int, env: dict[str, str], root: Path = ROOT, job: str = "noop") -> float:
     code = (
         "import importlib, time\n"
-        f"from bench.{variant}_app import noop\n"
+        f"from bench.{variant}_app import {job} as job\n"
         "t = time.perf_counter()\n"
-        f"for i in range({jobs}): noop.send(n=i)\n"
+        f"for i in range({jobs}): job.send(n=i)\n"
         "elapsed = time.perf_counter() - t\n"
         f"for name in {_STORE_BUFFERS!r}:\n"
         "    try:\n"
@@ -125,25 +133,33 @@ def run_once(
     env: dict[str, str],
     workers: tuple[int, int] = (2, 8),
     root: Path = ROOT,
+    job: str = "noop",
 ) -> Run:
-    """Enqueue and drain `jobs` no-op jobs with `bench.<variant>_app` of `root` (this tree by default)."""
+    """Enqueue and drain `jobs` jobs of `job` (a key of `JOB_KINDS`) with `bench.<variant>_app` of `root` (this tree
+    by default)."""
+    assert job in JOB_KINDS, job
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     client.config_resetstat()
     time.sleep(1.2)  # PostgreSQL publishes a backend's counters at most once a second
     pg_before = _pg_counters()
-    enqueue_rate = _enqueue(variant, jobs, env, root)
+    enqueue_rate = _enqueue(variant, jobs, env, root, job)
     assert client.llen("dramatiq:bench") == jobs, "enqueue lost messages"
     processes, threads = workers
     polls = 0
     with dramatiq_worker(f"bench.{variant}_app", processes, threads, env, root) as worker:
+        deadline = time.monotonic() + WORKER_DEADLINE_S
         while client.llen("dramatiq:bench") == jobs:
             polls += 1
             time.sleep(0.001)
+            if polls % 500 == 0:
+                _check_worker(worker, deadline, "took no job")
         started = time.perf_counter()
         while client.hlen("dramatiq:bench.msgs") > 0:
             polls += 1
             time.sleep(0.002)
+            if polls % 500 == 0:
+                _check_worker(worker, deadline, "left jobs undone")
         drained = time.perf_counter() - started
         commands = _redis_calls(client) - polls - 2  # our own polling, the assert's llen
         cpu = _cpu_seconds(worker.pid)
@@ -163,6 +179,14 @@ def run_once(
         pg_rows=(pg_after[1] - pg_before[1]) / jobs,
         cpu_ms=1000 * cpu / jobs,
     )
+
+
+def _check_worker(worker: subprocess.Popen[bytes], deadline: float, what: str) -> None:
+    """Stop a run whose worker exited (a refused start: a schema to migrate, a setting) or hangs."""
+    code = worker.poll()
+    if code is not None or time.monotonic() > deadline:
+        state = f"exited with code {code}" if code is not None else f"still running after {WORKER_DEADLINE_S} s"
+        raise RuntimeError(f"the benchmark's worker {what}: it {state} (run it by hand to see why)")
 
 
 def _store_lag(jobs: int) -> float:

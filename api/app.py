@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from api import dashboard, docs
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
-from api.routes import exports, freshness, jobs_search, operations, queues, system, workers
+from api.routes import bulk, exports, freshness, jobs_search, operations, queue_history, queues, system, workers
 from api.security_headers import POLICY, SecureASGIMiddleware
 from jobsctl.runtime import load_actors
 from settings import get_settings
@@ -50,11 +50,13 @@ def create_app() -> FastAPI:
     app.add_middleware(SecureASGIMiddleware, secure=POLICY)
     app.include_router(system.router)
     app.include_router(queues.router, prefix="/api/v1")
+    app.include_router(queue_history.router, prefix="/api/v1")
     app.include_router(jobs_search.router, prefix="/api/v1")
     app.include_router(operations.router, prefix="/api/v1")
     app.include_router(exports.router, prefix="/api/v1")
     app.include_router(freshness.router, prefix="/api/v1")
     app.include_router(workers.router, prefix="/api/v1")
+    app.include_router(bulk.router, prefix="/api/v1")
     docs.install(app)
     dashboard.install(app)
     return app

@@ -15,7 +15,15 @@ from dramatiq import Message
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name
 
-from brokers.operations import BrokerOperationUnsupported, DeadLetter, DeadLetterGone, Drained, Orphans, QueueDepths
+from brokers.operations import (
+    BrokerOperationUnsupported,
+    DeadLetter,
+    DeadLetterGone,
+    Drained,
+    Orphans,
+    Promoted,
+    QueueDepths,
+)
 
 
 class MemoryBroker(StubBroker):
@@ -62,6 +70,11 @@ class MemoryBroker(StubBroker):
                 drained.removed_ids.append(Message.decode(data).message_id)
         drained.removed_count = len(drained.removed_ids)
         return drained
+
+    def promote_delayed(self, queue: str, refs: list[str]) -> Promoted:
+        raise BrokerOperationUnsupported(
+            "the in-process broker", "promote delayed jobs", "it has no broker ids; they run at their time"
+        )
 
     def message_places(self, refs: list[tuple[str, str]]) -> list[str | None]:
         raise BrokerOperationUnsupported("the in-process broker", "say where a message is", "it has no broker ids")

@@ -11,6 +11,7 @@ the embedded default); nothing outside `brokers/` knows a Redis key or an AMQP q
 | `queue_depths(queues)` | per queue: enqueued and not acknowledged, delayed, dead |
 | `remove_message(queue, ref, delayed=)` | take one waiting or delayed message off (False: held, or not possible) |
 | `drain_queue(queue, delayed=)` | remove every waiting (and delayed) message; report those a worker already holds |
+| `promote_delayed(queue, refs)` | move delayed messages to their queue, due now; report those a worker holds |
 | `list_dead_letters(queue, offset, limit)` | dead letters, newest first |
 | `oldest_dead_letters(queue, limit)` | the oldest dead letters (requeue all works through them) |
 | `find_dead_letter(queue, message_id, ref)` | one dead letter |
@@ -76,6 +77,20 @@ class Drained:
     removed_ids: list[str] = field(default_factory=list)
     held_ids: list[str] = field(default_factory=list)
     removed_count: int = 0
+
+
+@dataclass
+class Promoted:
+    """What `promote_delayed` did with the delayed messages it was given (by broker id).
+
+    `moved_ids`: job ids of the messages moved from the delay queue to their queue, to run now
+    (same job, same options but the time it was due). `held`: (broker id, body) of the delayed
+    copies a worker had already fetched and keeps in memory until due: not the broker's to move,
+    the caller decides. A broker id in neither was no longer delayed (due, cancelled, gone).
+    """
+
+    moved_ids: list[str] = field(default_factory=list)
+    held: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

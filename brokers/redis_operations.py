@@ -15,7 +15,9 @@ script's maintenance gives it back to its lane.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import uuid
 from typing import Any
 
 from dramatiq import Message
@@ -30,10 +32,11 @@ from brokers.operations import (
     Drained,
     OrphanedMessage,
     Orphans,
+    Promoted,
     QueueDepths,
 )
 from brokers.redis_keys import lane_key
-from core.lanes import LANES
+from core.lanes import LANES, lane_of
 
 #: Letters read per Redis round trip when scanning or pruning.
 BATCH = 200
@@ -82,6 +85,31 @@ end
 return {removed, removed_bodies, held, held_bodies}
 """
 
+# Moves one delayed message, Redis id ARGV[1], from the first delayed lane holding it (KEYS[1..n-3])
+# to its queue, as `enqueue` stores a message: its delayed body (KEYS[n-2]) out, ARGV[3] (the body
+# made due, under the new Redis id ARGV[2]) into the queue's hash (KEYS[n-1]) and lane (KEYS[n]),
+# a wake-up (ARGV[5], naming queue ARGV[4]) when that lane was empty. One call: the message is on
+# one list or the other, never both nor neither. 1 moved; 2 a worker holds it (fetched, its body
+# kept until acknowledged); 0 no longer delayed.
+_PROMOTE = """
+local lanes = #KEYS - 3
+local delayed_hash, queue_hash, queue_lane = KEYS[lanes + 1], KEYS[lanes + 2], KEYS[lanes + 3]
+for i = 1, lanes do
+    if redis.call("lrem", KEYS[i], 0, ARGV[1]) > 0 then
+        redis.call("hdel", delayed_hash, ARGV[1])
+        redis.call("hset", queue_hash, ARGV[2], ARGV[3])
+        if redis.call("rpush", queue_lane, ARGV[2]) == 1 then
+            redis.call("publish", ARGV[5], ARGV[4])
+        end
+        return 1
+    end
+end
+if redis.call("hexists", delayed_hash, ARGV[1]) == 1 then
+    return 2
+end
+return 0
+"""
+
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
@@ -103,6 +131,7 @@ class RedisOperations:
     client: Any
     namespace: str
     heartbeat_timeout: int  # ms
+    wakeups: Any  # brokers.wakeups.Wakeups: its `channel` wakes idle consumers
 
     def _key(self, queue: str, suffix: str = "") -> str:
         return f"{self.namespace}:{queue}{suffix}"
@@ -150,6 +179,38 @@ class RedisOperations:
             drained.held_ids += [_job_id(ref, body) for ref, body in zip(held, held_bodies, strict=True)]
         drained.removed_count = len(drained.removed_ids) + len(drained.held_ids)
         return drained
+
+    def promote_delayed(self, queue: str, refs: list[str]) -> Promoted:
+        """Move the delayed messages `refs` (Redis ids) still on the delay queue's lanes to their queue,
+        due now: same job id and options, without the `eta` that kept them waiting, in the lane of
+        their priority. The enqueue middleware hears of each as of any enqueue (the job store reads
+        it `waiting`). Copies a worker fetched are `held`: their bodies stay until acknowledged."""
+        promoted = Promoted()
+        if not refs:
+            return promoted
+        delayed_hash = self._key(queue, ".DQ.msgs")
+        delayed_lanes = self._lane_keys(f"{queue}.DQ")
+        for ref, body in zip(refs, self.client.hmget(delayed_hash, refs), strict=True):
+            if not body:
+                continue
+            try:
+                message = Message.decode(body)
+            except DecodeError:
+                continue  # not a message a worker could run: it stays for its own refusal when due
+            options = {key: value for key, value in message.options.items() if key != "eta"}
+            options["redis_message_id"] = str(uuid.uuid4())
+            due = dataclasses.replace(message, queue_name=queue, options=options)
+            lane = lane_key(self.namespace, queue, lane_of(options.get("priority")))
+            keys = [*delayed_lanes, delayed_hash, self._key(queue, ".msgs"), lane]
+            self.emit_before("enqueue", due, None)  # type: ignore[attr-defined]
+            args = (ref, options["redis_message_id"], due.encode(), queue, self.wakeups.channel)
+            outcome = int(self.client.eval(_PROMOTE, len(keys), *keys, *args))
+            if outcome == 1:
+                self.emit_after("enqueue", due, None)  # type: ignore[attr-defined]
+                promoted.moved_ids.append(due.message_id)
+            elif outcome == 2:
+                promoted.held.append((_text(ref), body))
+        return promoted
 
     def message_places(self, refs: list[tuple[str, str]]) -> list[str | None]:
         pipe = self.client.pipeline(transaction=False)

@@ -131,11 +131,6 @@ async function act(button) {
     if (action === "pause" || action === "resume" || action === "drain") {
       result = await api(`queues/${enc(queue)}/${action}`, { method: "POST" });
       flash(action === "drain" ? `Drained ${result.removed} job(s) from ${queue}` : `${queue} ${action === "pause" ? "paused" : "resumed"}`);
-    } else if (action === "clean") {
-      const status = $("#clean-status").value;
-      const gracePeriod = Number($("#clean-grace").value || 0);
-      result = await api(`queues/${enc(queue)}/clean`, { method: "POST", body: { status, gracePeriod, limit: 10000 } });
-      flash(`Removed ${result.removed} ${status} job record(s)`);
     } else if (action === "retry") {
       result = await api(`queues/${enc(queue)}/jobs/${enc(job)}/retry`, { method: "POST" });
       flash(`Retrying as ${result.jobId}`);
@@ -172,6 +167,127 @@ function adminButton(label, data, cls = "") {
   const attrs = Object.entries(data).map(([key, value]) => `data-${key}="${esc(value)}"`).join(" ");
   const disabled = role === "admin" ? "" : 'disabled title="needs an admin token"';
   return `<button class="${cls}" ${attrs} ${disabled}>${esc(label)}</button>`;
+}
+
+// Bulk actions (bull-board's retry all, clean and promote all; Sidekiq's Retry All and Delete All) ---------------
+// Each button opens a dialog that asks the API for a dry run first and shows how many jobs the action would touch;
+// only its confirm button acts ("confirm": true), and the dialog then shows how many it touched. Admin tokens only:
+// a read token is not shown the buttons.
+
+// The criteria of the search on the page, as POST jobs/retry takes them (payload fields as an object).
+function searchCriteria(params) {
+  const body = { fields: {} };
+  for (const [key, value] of searchQuery(params)) {
+    if (key.startsWith("field.")) body.fields[key.slice(6)] = value;
+    else if (key === "state") body.state = [...(body.state || []), value];
+    else body[key] = value;
+  }
+  return body;
+}
+const BULK = {
+  "retry-failed": (d) => ({
+    path: `queues/${enc(d.queue)}/retry-all`, body: { status: "failed" }, title: `Retry every failed job of ${d.queue}`,
+    would: (n) => `${num(n)} failed job(s) will run again now, each as a new job linked to it.`, done: (n) => `Retried ${num(n)} job(s)`,
+  }),
+  "retry-dead": (d) => ({
+    path: `queues/${enc(d.queue)}/retry-all`, body: { status: "dead" }, title: `Retry every dead job of ${d.queue}`,
+    would: (n) => `${num(n)} dead job(s) will run again from their dead letters, each as a new job linked to it.`, done: (n) => `Retried ${num(n)} job(s)`,
+  }),
+  purge: (d) => ({
+    path: `queues/${enc(d.queue)}/dead-letters/purge`, body: {}, title: `Purge the dead letters of ${d.queue}`,
+    would: (n) => `${num(n)} dead letter(s) and their job records will be dropped. They cannot be retried afterwards.`, done: (n) => `Purged ${num(n)} dead letter(s)`,
+  }),
+  clean: (d) => {
+    const status = $("#clean-status").value;
+    const gracePeriod = Math.max(0, Math.floor(Number($("#clean-grace").value || 0)));
+    return {
+      path: `queues/${enc(d.queue)}/clean-all`, body: { status, gracePeriod }, title: `Clean ${status} job records of ${d.queue}`,
+      would: (n) => `${num(n)} ${status} job record(s) that finished more than ${num(gracePeriod)} s ago will be removed.`, done: (n) => `Removed ${num(n)} job record(s)`,
+    };
+  },
+  promote: (d) => ({
+    path: `queues/${enc(d.queue)}/promote`, body: {}, title: `Promote the delayed jobs of ${d.queue}`,
+    would: (n) => `${num(n)} delayed job(s) will run now instead of at their time.`, done: (n) => `Promoted ${num(n)} job(s)`,
+  }),
+  "retry-search": () => ({
+    path: "jobs/retry", body: searchCriteria(hashParams), title: "Retry the failed and dead jobs of this search",
+    would: (n) => `${num(n)} failed or dead job(s) this search finds will run again, each as a new job linked to it.`, done: (n) => `Retried ${num(n)} job(s)`,
+  }),
+};
+
+function bulkButton(label, bulk, data = {}, cls = "") {
+  if (role !== "admin") return "";
+  const attrs = Object.entries({ bulk, ...data }).map(([key, value]) => `data-${key}="${esc(value)}"`).join(" ");
+  return `<button type="button" class="${cls}" ${attrs}>${esc(label)}</button>`;
+}
+
+function bulkDialog() {
+  let dialog = $("#bulk-dialog");
+  if (dialog) return dialog;
+  dialog = document.createElement("dialog");
+  dialog.id = "bulk-dialog";
+  dialog.setAttribute("aria-labelledby", "bulk-title");
+  dialog.innerHTML = `<h2 id="bulk-title"></h2><p id="bulk-text"></p><p id="bulk-extra" class="muted"></p>
+    <div class="bulk-buttons"><button type="button" id="bulk-cancel">Cancel</button><button type="button" id="bulk-confirm" class="danger">Confirm</button></div>`;
+  document.body.appendChild(dialog);
+  dialog.querySelector("#bulk-cancel").addEventListener("click", () => dialog.close());
+  dialog.querySelector("#bulk-confirm").addEventListener("click", () => runBulk(dialog));
+  dialog.addEventListener("close", () => { if (dialog.dataset.step !== "running") bulkAction = null; });  // Esc too
+  return dialog;
+}
+
+// The dialog's step, for people and for tests: counting, ready (data-count), running, done (data-result), error.
+function bulkStep(dialog, step, text, extra = "") {
+  dialog.dataset.step = step;
+  dialog.querySelector("#bulk-text").textContent = text;
+  dialog.querySelector("#bulk-extra").textContent = extra;
+  const confirm = dialog.querySelector("#bulk-confirm");
+  confirm.hidden = step === "done" || step === "error";
+  confirm.disabled = step !== "ready";
+  dialog.querySelector("#bulk-cancel").textContent = step === "done" || step === "error" ? "Close" : "Cancel";
+}
+
+let bulkAction = null;  // the action the open dialog is about
+async function openBulk(button) {
+  const spec = BULK[button.dataset.bulk]({ ...button.dataset });
+  const dialog = bulkDialog();
+  bulkAction = spec;
+  delete dialog.dataset.count;
+  delete dialog.dataset.result;
+  dialog.dataset.action = button.dataset.bulk;
+  dialog.querySelector("#bulk-title").textContent = spec.title;
+  dialog.querySelector("#bulk-confirm").textContent = button.textContent.replace(/…$/, "");
+  bulkStep(dialog, "counting", "Counting the jobs this touches…");
+  if (!dialog.open) dialog.showModal();
+  try {
+    const dry = await api(spec.path, { method: "POST", body: { ...spec.body, dryRun: true } });
+    if (bulkAction !== spec) return;  // closed and opened for another action meanwhile
+    dialog.dataset.count = String(dry.count);
+    if (dry.count === 0) {
+      bulkStep(dialog, "done", dry.skipped ? `Nothing to do: the ${num(dry.skipped)} job(s) found were retried already, or their dead letters are gone.`
+        : "Nothing to do: no job matches.");
+    }
+    else bulkStep(dialog, "ready", spec.would(dry.count), dry.skipped ? `${num(dry.skipped)} other(s) will be skipped: already retried, purged or expired.` : "");
+  } catch (error) {
+    if (bulkAction === spec && error.status !== 401) bulkStep(dialog, "error", error.status === 403 ? "This needs an admin token." : error.message);
+  }
+}
+
+async function runBulk(dialog) {
+  const spec = bulkAction;
+  if (!spec || dialog.dataset.step !== "ready") return;
+  bulkStep(dialog, "running", "Working…");
+  try {
+    const done = await api(spec.path, { method: "POST", body: { ...spec.body, confirm: true } });
+    dialog.dataset.result = String(done.count);
+    const skipped = done.skipped ? ` (${num(done.skipped)} skipped)` : "";
+    bulkStep(dialog, "done", `${spec.done(done.count)}${skipped}.`);
+    flash(`${spec.done(done.count)}${skipped}`);
+  } catch (error) {
+    if (error.status !== 401) bulkStep(dialog, "error", error.message);
+  } finally {
+    refresh();
+  }
 }
 
 function jobsTable(jobs, withQueue = false, actions = null) {
@@ -328,7 +444,8 @@ async function searchView() {
     return `<h1>Search jobs</h1>${form}<div class="card" id="search-error"><p class="error">${esc(found.message)}</p></div>`;
   }
   return `<h1>Search jobs</h1>${form}
-    <div class="card" id="search-results"><h2>Jobs found <span class="badge" id="search-total">${num(found.total)}</span></h2>
+    <div class="card" id="search-results"><div class="toolbar"><h2 class="flush">Jobs found <span class="badge" id="search-total">${num(found.total)}</span></h2>
+      <span class="spacer"></span>${found.total ? bulkButton("Retry these…", "retry-search", {}, "primary") : ""}</div>
       ${searchRange(params)}${pager("search", params, found, "search-pager")}${jobsTable(found.jobs, true)}</div>`;
 }
 
@@ -373,7 +490,7 @@ async function queuesView() {
     panel(api("queues/throughput?minutes=60"), (series) => `<div class="card">${throughputChart(series)}</div>`, "throughput"),
     panel(api("queues/metrics"), queuesTable, "queues"),
   ]);
-  return `<h1>Queues</h1>${chart}${table}`;
+  return `<h1>Queues</h1>${chart}${await HistoryCharts.card()}${table}`;
 }
 
 function queuesTable(queues) {
@@ -404,17 +521,28 @@ async function queueView(queue, state) {
       ${figure("p95 processing", stats.p95ProcessingMs, " ms")}${figure("completion rate", percent(stats.completionRate), " %")}
       ${figure("failure rate", percent(stats.failureRate), " %")}
     </div>
+    ${await HistoryCharts.card(queue)}
+    ${bulkCard(queue)}
     <div class="card">
-      <div class="toolbar"><div class="tabs">${tabs}</div><span class="spacer"></span>
-        <label for="clean-status" class="muted flush">Clean</label>
-        <select id="clean-status"><option>completed</option><option>failed</option><option>dead</option><option>cancelled</option></select>
-        <label for="clean-grace" class="muted flush">older than (s)</label>
-        <input id="clean-grace" type="number" min="0" value="0">
-        ${adminButton("Clean", { action: "clean", queue, confirm: `Remove these job records of ${queue}?` })}
-      </div>
+      <div class="toolbar"><div class="tabs">${tabs}</div></div>
       ${pager(`queue/${enc(queue)}${state ? `/${state}` : ""}`, hashParams, found, "queue-pager")}
       ${jobsTable(found.jobs)}
     </div>`;
+}
+
+// The queue's bulk actions, for an admin token: each button opens the confirmation dialog.
+function bulkCard(queue) {
+  if (role !== "admin") return "";
+  return `<div class="card" id="bulk-actions"><h2>Bulk actions</h2><div class="toolbar bulk-toolbar">
+      ${bulkButton("Retry all failed…", "retry-failed", { queue })}${bulkButton("Retry all dead…", "retry-dead", { queue })}
+      ${bulkButton("Promote delayed…", "promote", { queue })}${bulkButton("Purge dead letters…", "purge", { queue }, "danger")}
+    </div><div class="toolbar bulk-toolbar flush">
+      <label for="clean-status" class="muted flush">Clean</label>
+      <select id="clean-status"><option>completed</option><option>failed</option><option>dead</option><option>cancelled</option></select>
+      <label for="clean-grace" class="muted flush">records older than (s)</label>
+      <input id="clean-grace" type="number" min="0" value="3600">
+      ${bulkButton("Clean…", "clean", { queue }, "danger")}
+    </div></div>`;
 }
 
 async function jobView(queue, jobId) {
@@ -723,6 +851,8 @@ view.addEventListener("submit", (event) => {
 view.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-action]");
   if (button) act(button);
+  const bulk = event.target.closest("button[data-bulk]");
+  if (bulk) openBulk(bulk);
 });
 window.addEventListener("hashchange", refresh);
 

@@ -46,6 +46,9 @@ def answer(request: Request, exc: JobsError) -> JSONResponse:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return error(status, exc.code, _INTERNAL_MESSAGE)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if exc.public_message is not None:  # the detail (hosts, names) is for the log, not the client
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+        return error(status, exc.code, exc.public_message, headers)
     return error(status, exc.code, str(exc), headers)
 
 

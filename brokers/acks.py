@@ -179,7 +179,7 @@ class AckBatcher:
                     self._script(keys=keys, args=[stamp, broker_id, *ids])
                     self.failing = False
                     break
-                except redis.ConnectionError as error:
+                except (redis.ConnectionError, redis.TimeoutError) as error:  # a lost host times out
                     self.failing = True
                     logger.warning(
                         "Acknowledging %d message(s) of queue %s failed (%s); trying again in %.0f s. "

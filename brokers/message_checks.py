@@ -12,6 +12,9 @@ field; the consumer moves such a message to the dead letters with that reason.
 
 The dead-letter listing uses `shape_problem()` too: a letter whose fields cannot be trusted
 is described by its store record instead.
+
+The models' validators are built on the first check (`defer_build`), not at import: every
+process that sends imports this module (with the broker) and never checks a message it reads.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ _short.maxstring = _short.maxother = 60
 class _Options(BaseModel):
     """The options Dramatiq's and our middleware compute with; others pass unchecked."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, defer_build=True)
 
     redis_message_id: Id | None = None
     priority: Annotated[int, Field(ge=-(2**31), le=2**31 - 1)] | None = None
@@ -62,7 +65,7 @@ class _Options(BaseModel):
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, defer_build=True)
 
     queue_name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     actor_name: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]

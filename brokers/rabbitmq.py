@@ -13,6 +13,20 @@ acknowledging (closing the channel gives every letter back, in place), and taken
 acknowledging it. What RabbitMQ cannot do (pick one waiting message out of a queue, say
 where a message is) raises `BrokerOperationUnsupported` or returns False where the caller has
 a fallback (cancel marks the job so workers skip it).
+
+Quorum queues (`queue_type="quorum"`, RABBITMQ_QUEUE_TYPE): the queue, its `.DQ` and its `.XQ`
+are declared `x-queue-type: quorum` (durable, replicated by Raft across a cluster's nodes, each
+message written to a majority's disk before it is confirmed). RabbitMQ 3.x quorum queues have
+no `x-max-priority` (3.13 adds two levels; this machine runs 3.10): the argument is left out
+and messages leave in the order they came. Priority then orders only the messages a worker has
+prefetched (`WORKER_PREFETCH`, the worker's in-memory queue is ordered by priority), as on
+Dramatiq's own Redis broker. Dead letters (`x-dead-letter-*`, at most once) and the `.XQ`
+queue's `x-message-ttl` work on quorum queues from RabbitMQ 3.10. A queue's type is fixed when
+it is made: switching an existing deployment means draining and deleting its queues first. A
+declaration RabbitMQ refuses for that reason (406 PRECONDITION_FAILED) raises `QueueTypeMismatch`,
+one line naming RABBITMQ_QUEUE_TYPE (a worker checks the platform's queues as it starts).
+Sends use publisher confirms there (`confirm_delivery`): `send()` returns once the queue's
+majority has the message, so a node lost right after a send loses nothing that was confirmed.
 """
 
 from __future__ import annotations
@@ -24,9 +38,9 @@ from typing import Any
 
 import pika
 from dramatiq import Message
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
 from dramatiq.common import dq_name, xq_name
-from dramatiq.errors import DecodeError
+from dramatiq.errors import ConnectionClosed, DecodeError
 
 from brokers.operations import (
     BrokerOperationUnsupported,
@@ -34,9 +48,11 @@ from brokers.operations import (
     DeadLetterGone,
     Drained,
     Orphans,
+    Promoted,
     QueueDepths,
 )
 from core.lanes import LANES, lane_of
+from errors import ServiceUnavailable
 
 #: Why RabbitMQ lists no messages of dead workers.
 ORPHANS_NOTE = (
@@ -49,6 +65,17 @@ TAKE_BATCH = 1000
 TAKE_IDLE_SECONDS = 0.2
 #: Letters a listing reads at most (a queue is read in order: newest first means reading them all).
 MAX_LETTERS_READ = 10_000
+#: RABBITMQ_QUEUE_TYPE's values.
+QUEUE_TYPES = ("classic", "quorum")
+#: AMQP's reply code when a queue exists with other arguments than those declared.
+PRECONDITION_FAILED = 406
+
+
+class QueueTypeMismatch(ServiceUnavailable):
+    """Raised when RabbitMQ refuses a queue's declaration (406) because the queue exists with another
+    type or other arguments than RABBITMQ_QUEUE_TYPE gives."""
+
+    public_message = "RabbitMQ refuses the queue: its type differs from RABBITMQ_QUEUE_TYPE (see the log)"
 
 
 def amqp_priority(priority: Any) -> int:
@@ -74,8 +101,54 @@ def _dead_at(properties: Any) -> float | None:
 class RabbitmqOperationsBroker(RabbitmqBroker):
     """`RabbitmqBroker` whose messages carry their priority to RabbitMQ, with the product's queue operations."""
 
-    def __init__(self, *args: Any, max_priority: int = LANES, **kwargs: Any) -> None:
-        super().__init__(*args, max_priority=max_priority, **kwargs)
+    def __init__(self, *args: Any, max_priority: int = LANES, queue_type: str = "classic", **kwargs: Any) -> None:
+        if queue_type not in QUEUE_TYPES:
+            raise ValueError(f"queue_type must be one of {', '.join(QUEUE_TYPES)}, not {queue_type!r}")
+        self.queue_type = queue_type
+        if queue_type == "quorum":  # a send returns once a majority of the cluster holds the message
+            kwargs.setdefault("confirm_delivery", True)
+        super().__init__(*args, max_priority=None if queue_type == "quorum" else max_priority, **kwargs)
+
+    def _ensure_queue(self, canonical_queue_name: str) -> None:
+        """Dramatiq's declaration of the queue, its `.DQ` and `.XQ`; a queue that exists with another type
+        (RabbitMQ's 406, which Dramatiq reports as a closed connection) raises `QueueTypeMismatch`."""
+        try:
+            super()._ensure_queue(canonical_queue_name)
+        except ConnectionClosed as error:
+            refused = error.args[0] if error.args else None
+            if not isinstance(refused, pika.exceptions.ChannelClosedByBroker):
+                raise
+            if refused.reply_code != PRECONDITION_FAILED:
+                raise
+            raise QueueTypeMismatch(self._mismatch(canonical_queue_name, str(refused.reply_text))) from None
+
+    def _mismatch(self, queue: str, reply: str) -> str:
+        other = "classic" if self.queue_type == "quorum" else "quorum"
+        return (
+            f"RabbitMQ refuses queue {queue!r} as RABBITMQ_QUEUE_TYPE={self.queue_type} declares it ({reply}): "
+            f"set RABBITMQ_QUEUE_TYPE={other} as the queues were made (the same in every process), or drain and "
+            f"delete {queue}, {dq_name(queue)} and {xq_name(queue)} to make them {self.queue_type}"
+        )
+
+    def ensure_queues(self, queues: list[str]) -> None:
+        """Declare `queues` on RabbitMQ now (a process's start): raises `QueueTypeMismatch` for one of another type."""
+        for queue in queues:
+            self.declare_queue(queue, ensure=True)
+
+    def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
+        arguments: dict[str, Any] = super()._build_queue_arguments(queue_name)
+        if self.queue_type == "quorum":
+            arguments["x-queue-type"] = "quorum"
+        return arguments
+
+    def _declare_xq_queue(self, queue_name: str) -> Any:
+        if self.queue_type != "quorum":
+            return super()._declare_xq_queue(queue_name)
+        return self.channel.queue_declare(
+            queue=xq_name(queue_name),
+            durable=True,
+            arguments={"x-queue-type": "quorum", "x-message-ttl": DEAD_MESSAGE_TTL},
+        )
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         if "broker_priority" not in message.options:
@@ -117,6 +190,14 @@ class RabbitmqOperationsBroker(RabbitmqBroker):
             drained.removed_count += int(self.channel.queue_purge(name).method.message_count)
         drained.removed_count += len(drained.removed_ids)
         return drained
+
+    def promote_delayed(self, queue: str, refs: list[str]) -> Promoted:
+        """Refused: a delayed message waits in the `.DQ` queue, read in order only, or in a worker's memory."""
+        raise self._unsupported(
+            "promote delayed jobs",
+            "its delayed messages sit in the delay queue, which is read in order only, or in workers' memory "
+            "until due; they run at their time (cancel them and send them again to run now)",
+        )
 
     def _take_ready(self, name: str) -> list[str]:
         """Consume and acknowledge the messages ready in `name` when called (at most that many), on

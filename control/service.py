@@ -224,8 +224,10 @@ def enqueue(queue: str, job_name: str, data: dict[str, Any], options: dict[str, 
         send_options["run_at"] = options["runAt"]
     if options.get("jobId") is not None:
         send_options["job_id"] = str(options["jobId"])
+    if options.get("tenant") is not None:
+        send_options["tenant"] = options["tenant"]
     message = actor.send_with_options(kwargs=dict(data), **send_options)
-    get_buffer().flush(timeout=1.0)
+    get_buffer().flush(timeout=1.0, drain=False)  # its own events; the list is the writers' (a read drains it)
     return {
         "jobId": message.message_id,
         "queueName": queue,
@@ -288,7 +290,7 @@ def retry(queue: str, job_id: str) -> dict[str, Any]:
         _mark([job_id], "cancelled", f"{row['error']} (its next attempt replaced by job {new_id})")
     else:
         raise InvalidJobState(f"job {job_id!r} is {row['state']}: only failed or dead jobs can be retried")
-    get_buffer().flush(timeout=1.0)
+    get_buffer().flush(timeout=1.0, drain=False)
     return {"jobId": new_id, "retryOf": job_id, "queueName": queue, "jobName": row["actor"]}
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import redis
 from sqlalchemy import Connection, Date, cast, func, select
 
+from core import redis_client
 from db.engine import get_engine
 from db.models import AnalyticsRollup, Publisher
 from errors import InvalidInput
@@ -47,7 +48,7 @@ def popular_keys() -> list[str]:
 
 @cache
 def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    return redis_client.connect(url)  # type: ignore[no-any-return]
 
 
 def _redis() -> redis.Redis | None:

@@ -3,6 +3,10 @@
 A worker process calls `init_engine()` from `after_process_boot`; anything else gets the
 engine lazily through `get_engine()`. `dispose_engine()` after a fork keeps pools from
 crossing processes.
+
+SQLAlchemy is imported when the first engine is made, not with this module: actor modules
+import it, and a process that imports one only to send a job never uses the database (SQLAlchemy
+is about half of such a process's start-up, BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
 
 from settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 _lock = threading.Lock()
 _engine: Engine | None = None
@@ -25,6 +31,8 @@ _sessions: sessionmaker[Session] | None = None
 
 
 def _make_engine(url: str) -> Engine:
+    from sqlalchemy import create_engine, event  # heavy: loaded by the first engine (see the module's notes)
+
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -51,6 +59,8 @@ def get_engine() -> Engine:
             if _engine is None or _engine_pid != pid:
                 if _engine is not None:
                     _engine.dispose(close=False)
+                from sqlalchemy.orm import sessionmaker  # heavy: loaded by the first engine
+
                 _engine = _make_engine(get_settings().effective_database_url)
                 _engine_pid = pid
                 _sessions = sessionmaker(_engine, expire_on_commit=False)

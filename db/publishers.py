@@ -7,6 +7,10 @@ in its period (an index-only range scan of `ix_ad_events_ts_publisher`, one day'
 together with the registered ones. A publisher without a row counts as UTC.
 
 On SQLite (the embedded demo) every calendar is UTC, whatever `publishers.timezone` says.
+
+Statements are text and SQLAlchemy is imported by the functions that run them: actor modules
+import this module for `validate_timezone` and the checks of their payloads, and a process that
+imports one only to send a job never runs a statement (`db.engine`'s notes).
 """
 
 from __future__ import annotations
@@ -14,14 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, available_timezones
 
-from sqlalchemy import BindParameter, Connection, DateTime, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import String
-
-from db.models import Publisher
 from errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sqlalchemy import BindParameter, Connection
 
 DEFAULT_TIMEZONE = "UTC"
 
@@ -68,6 +71,8 @@ def validate_timezone(name: str) -> str:
 
 
 def _window_params() -> list[BindParameter[datetime]]:
+    from sqlalchemy import DateTime, bindparam  # heavy: loaded when a statement runs (see the module's notes)
+
     return [bindparam("start", type_=DateTime(timezone=True)), bindparam("end", type_=DateTime(timezone=True))]
 
 
@@ -82,8 +87,10 @@ def publisher_ids(
 
     Without a window: the registered publishers only.
     """
+    from sqlalchemy import text  # heavy: loaded when a statement runs
+
     if start is None or end is None:
-        return list(connection.execute(select(Publisher.id).order_by(Publisher.id)).scalars())
+        return list(connection.execute(text("SELECT id FROM publishers ORDER BY id")).scalars())
     sql = ACTIVE_OR_REGISTERED if registered else ACTIVE_ONLY
     statement = text(sql).bindparams(*_window_params())
     return [row[0] for row in connection.execute(statement, {"start": start, "end": end})]
@@ -97,6 +104,8 @@ def publishers_by_timezone(connection: Connection, start: datetime, end: datetim
     if connection.dialect.name != "postgresql":
         everyone = publisher_ids(connection, start, end)
         return {DEFAULT_TIMEZONE: everyone} if everyone else {}
+    from sqlalchemy import text  # heavy: loaded when a statement runs
+
     statement = text(CALENDARS_PG).bindparams(*_window_params())
     groups: dict[str, list[str]] = {}
     for tz, publisher in connection.execute(statement, {"start": start, "end": end}):
@@ -108,7 +117,9 @@ def calendar_of(connection: Connection, publisher_id: str) -> str:
     """The publisher's calendar time zone: its `timezone`, UTC without a row (and on SQLite)."""
     if connection.dialect.name != "postgresql":
         return DEFAULT_TIMEZONE
-    tz = connection.execute(select(Publisher.timezone).where(Publisher.id == publisher_id)).scalar()
+    from sqlalchemy import text  # heavy: loaded when a statement runs
+
+    tz = connection.execute(text("SELECT timezone FROM publishers WHERE id = :id"), {"id": publisher_id}).scalar()
     return tz or DEFAULT_TIMEZONE
 
 
@@ -116,6 +127,10 @@ def unknown_publishers(connection: Connection, ids: Sequence[str], start: dateti
     """Of `ids`, those neither registered nor with events in [start, end)."""
     if not ids:
         return []
+    from sqlalchemy import bindparam, text  # heavy: loaded when a statement runs
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.types import String
+
     if connection.dialect.name == "postgresql":
         statement = text(KNOWN_PG).bindparams(*_window_params(), bindparam("ids", type_=ARRAY(String())))
     else:
@@ -129,7 +144,10 @@ def publisher_known(
 ) -> bool:
     """Registered, or (given a window) with events in [start, end)."""
     if start is None or end is None:
-        return connection.execute(select(Publisher.id).where(Publisher.id == publisher_id)).first() is not None
+        from sqlalchemy import text  # heavy: loaded when a statement runs
+
+        registered = text("SELECT id FROM publishers WHERE id = :id")
+        return connection.execute(registered, {"id": publisher_id}).first() is not None
     return not unknown_publishers(connection, [publisher_id], start, end)
 
 
@@ -137,5 +155,28 @@ def calendars(connection: Connection) -> list[str]:
     """The time zones of the registered publishers' calendars, with UTC (that of unregistered ones)."""
     if connection.dialect.name != "postgresql":
         return [DEFAULT_TIMEZONE]
-    names = set(connection.execute(select(Publisher.timezone).distinct()).scalars())
+    from sqlalchemy import text  # heavy: loaded when a statement runs
+
+    names = set(connection.execute(text("SELECT DISTINCT timezone FROM publishers")).scalars())
     return sorted(names | {DEFAULT_TIMEZONE})
+
+
+#: A publisher's tier set, its row made (named after its id) when it has none yet.
+_SET_TIER = """
+INSERT INTO publishers (id, name, tier) VALUES (:id, :id, :tier)
+ON CONFLICT (id) DO UPDATE SET tier = excluded.tier
+"""
+
+
+def set_tier(connection: Connection, publisher_id: str, tier: str) -> None:
+    """Make `tier` the tier of `publisher_id` in `publishers` (a row is made for a publisher without one)."""
+    from sqlalchemy import text  # heavy: loaded when a statement runs
+
+    connection.execute(text(_SET_TIER), {"id": publisher_id, "tier": tier})
+
+
+def tiers(connection: Connection) -> dict[str, str]:
+    """Publisher id -> tier of every registered publisher."""
+    from sqlalchemy import text  # heavy: loaded when a statement runs
+
+    return {row[0]: row[1] for row in connection.execute(text("SELECT id, tier FROM publishers ORDER BY id"))}

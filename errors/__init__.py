@@ -27,6 +27,9 @@ class JobsError(Exception):
     exit_code: ClassVar[int] = EXIT_FAILED
     #: The API envelope's `error.code`.
     code: ClassVar[str] = "internal_error"
+    #: What an API client reads in place of the message (None: the message), when that names hosts,
+    #: ports or other internals: the message itself stays for the log and `jobsctl`.
+    public_message: ClassVar[str | None] = None
 
 
 class NotFound(JobsError, LookupError):

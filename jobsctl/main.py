@@ -37,6 +37,7 @@ with exit_while_loading():
         ingest_command,  # noqa: F401  (registers ingest)
         operator_commands,  # noqa: F401  (registers stats, jobs, job, retry, cancel, ...)
         pipeline_commands,  # noqa: F401  (registers pipelines list, show, retry)
+        publisher_commands,  # noqa: F401  (registers publishers tier, tiers)
         token_commands,  # noqa: F401  (registers tokens create, list, revoke)
         worker_commands,  # noqa: F401  (registers workers)
     )
@@ -133,7 +134,7 @@ def send(
     if job_id is not None:
         options["job_id"] = job_id
     message = target.send_with_options(kwargs=payload, delay=delay, **options)
-    get_buffer().flush()
+    get_buffer().flush(drain=False)  # what this process recorded itself; the event list is the writers' to drain
     result = {"jobId": message.message_id, "queueName": target.queue_name, "jobName": actor}
     if as_json:
         emit_json(result)

@@ -1,14 +1,24 @@
 """Records every message's life in the job store.
 
-Hooks: `after_enqueue` (waiting or delayed, on the producer's side), `before_process_message`
-(active), `after_process_message` (completed, failed with a retry pending, or dead),
-`after_skip_message` and `after_nack` (dead letters that never ran, such as a message for an
-unknown actor), `after_refuse_message` (the Redis broker's signal for a message it dead-lettered
-before any worker thread saw it). `record_waiting_again` is for `GracefulShutdown`, which puts
-jobs still running after the grace period back on their queue. Events go to the process's
-`StoreBuffer`, never to the database on the worker's hot path. This middleware must sit before
-Retries in the list: `after_*` hooks run in reverse order, so it sees whether Retries
-re-enqueued the message or failed it.
+Hooks: `before_enqueue` / `after_enqueue` (waiting or delayed, on the producer's side),
+`before_process_message` (active), `after_process_message` (completed, failed with a retry
+pending, or dead), `after_skip_message` and `after_nack` (dead letters that never ran, such as a
+message for an unknown actor), `after_refuse_message` (the Redis broker's signal for a message
+it dead-lettered before any worker thread saw it). `record_waiting_again` is for
+`GracefulShutdown`, which puts jobs still running after the grace period back on their queue.
+This middleware must sit before Retries in the list: `after_*` hooks run in reverse order, so
+it sees whether Retries re-enqueued the message or failed it.
+
+The producer's event rides the enqueue on the Redis broker: `before_enqueue` hands the broker
+the event's head (`runtime.store_events.enqueue_head`, a dozen bytes) and the broker's enqueue
+script pushes it with the message onto the store's event list, in the same round trip, for a
+writer to take (`runtime.store_buffer`). A process that only sends so never opens a database
+connection, and a message its producer enqueues is never on a queue without its event (except
+one promoted by `promote_delayed`, recorded just after, and an event dropped and counted past
+STORE_EVENTS_MAX while no writer drains the list). On the other brokers
+(RabbitMQ, in memory) `after_enqueue` records the event like every other. Events go to the
+process's writer (`runtime.store_sink`: its `StoreBuffer`, never the database on the worker's
+hot path); this module imports no database library, since every process that sends imports it.
 """
 
 from __future__ import annotations
@@ -27,9 +37,10 @@ from dramatiq.message import Message
 
 from core.lanes import NORMAL, lane_of
 from core.naming import canonical_queue
-from db import jobstore
+from db.store_order import seq_for
 from middleware.bounded_retries import retry_refusal
-from runtime.store_buffer import StoreBuffer, get_buffer
+from runtime import store_sink
+from runtime.store_events import enqueue_head, enqueued_event, from_millis, message_event
 
 #: Longest error text kept per job.
 MAX_ERROR = 2000
@@ -41,10 +52,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _from_millis(value: int | float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
-
-
 def job_error(exception: BaseException) -> str:
     return f"{type(exception).__name__}: {exception}"[:MAX_ERROR]
 
@@ -52,31 +59,36 @@ def job_error(exception: BaseException) -> str:
 class JobStore(Middleware):
     """Writes waiting / delayed / active / completed / failed / dead events to the store buffer."""
 
-    def __init__(self, buffer: StoreBuffer | None = None) -> None:
+    def __init__(self, buffer: store_sink.Writer | None = None) -> None:
         self._buffer = buffer
         self._started: dict[str, tuple[float, int]] = {}
         self._worker = f"{socket.gethostname()}:{os.getpid()}"
 
     @property
-    def buffer(self) -> StoreBuffer:
-        return self._buffer or get_buffer()
+    def buffer(self) -> store_sink.Writer:
+        """Where events go: the writer given, else the process's (`runtime.store_sink`)."""
+        return self._buffer or store_sink.writer()
 
     def after_process_boot(self, broker: Broker) -> None:
         self._worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def after_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
-        self.buffer.flush()
+        self.buffer.flush(drain=False)  # this worker's own events: the list is left to the writers still running
 
     # Producer side ----------------------------------------------------------------------
 
+    def before_enqueue(self, broker: Broker, message: Message, delay: int | None) -> None:
+        attach = getattr(broker, "attach_store_event", None)
+        redis_id = message.options.get("redis_message_id")
+        if attach is not None and self._buffer is None and redis_id is not None:
+            attach(redis_id, enqueue_head("delayed" if delay else "waiting", _max_attempts(broker, message)))
+
     def after_enqueue(self, broker: Broker, message: Message, delay: int | None) -> None:
+        pushed = getattr(broker, "store_event_pushed", None)
+        if pushed is not None and self._buffer is None and pushed(message.options.get("redis_message_id")):
+            return  # the broker pushed the event with the message
         state = "delayed" if delay else "waiting"
-        attempt = message.options.get("retries", 0)
-        event = self._base(broker, message, state, attempt)
-        event["enqueued_at"] = _from_millis(message.message_timestamp)
-        event["run_at"] = _from_millis(message.options.get("eta"))
-        event["broker_ref"] = message.options.get("redis_message_id")
-        self.buffer.record(event)
+        self.buffer.record(enqueued_event(message, state, _max_attempts(broker, message)))
 
     # Worker side ------------------------------------------------------------------------
 
@@ -85,7 +97,7 @@ class JobStore(Middleware):
         self._started[message.message_id] = (time.monotonic(), attempt)
         event = self._base(broker, message, "active", attempt)
         admitted = message.options.pop("admitted_at", None)  # the rate limit's count of this start
-        event["started_at"] = _from_millis(admitted * 1000) if admitted else _now()
+        event["started_at"] = from_millis(admitted * 1000) if admitted else _now()
         event["worker"] = self._worker
         event["broker_ref"] = message.options.get("redis_message_id")  # in case the producer's record is late
         self.buffer.record(event)
@@ -139,9 +151,9 @@ class JobStore(Middleware):
             event = self._base(broker, message, "active", attempt)
             event.update(state="waiting", attempts=attempt, started_at=None, worker=None)
             # Equal rank with `active`: a later event wins.
-            event["seq"] = jobstore.seq_for("active", attempt, message.options.get("holds", 0))
+            event["seq"] = seq_for("active", attempt, message.options.get("holds", 0))
             self.buffer.record(event)
-        self.buffer.flush()
+        self.buffer.flush(drain=False)
 
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
         # Dead letters that never reached after_process_message: a message for an unknown
@@ -177,7 +189,7 @@ class JobStore(Middleware):
             "queue": canonical_queue(queue_name),
             "actor": label,
             "state": "dead",
-            "seq": jobstore.seq_for("dead", 0),
+            "seq": seq_for("dead", 0),
             "priority": NORMAL,
             "payload": {"raw": data[:200].decode("utf-8", "replace")},
             "attempts": 0,
@@ -193,29 +205,14 @@ class JobStore(Middleware):
                 actor=message.actor_name,
                 payload=message.kwargs if not message.args else {"args": list(message.args), **message.kwargs},
                 priority=lane_of(message.options.get("priority")),
-                enqueued_at=_from_millis(message.message_timestamp),
+                enqueued_at=from_millis(message.message_timestamp),
             )
         self.buffer.record(event)
 
     # Helpers ----------------------------------------------------------------------------
 
     def _base(self, broker: Broker, message: Message[Any] | MessageProxy, state: str, attempt: int) -> dict[str, Any]:
-        options = message.options
-        return {
-            "id": message.message_id,
-            "queue": canonical_queue(message.queue_name),
-            "actor": message.actor_name,
-            "state": state,
-            "seq": jobstore.seq_for(state, attempt, options.get("holds", 0)),
-            "priority": options.get("priority", 5),
-            "payload": message.kwargs if not message.args else {"args": list(message.args), **message.kwargs},
-            "attempts": attempt + (1 if state in ("active", "completed", "failed", "dead") else 0),
-            "max_attempts": _max_attempts(broker, message),
-            "progress": 0,
-            "dedupe_key": options.get("dedupe_key"),
-            "retry_of": options.get("retry_of"),
-            "pipeline_id": options.get("pipeline_id"),
-        }
+        return message_event(message, state, attempt, _max_attempts(broker, message))
 
 
 def _max_attempts(broker: Broker, message: Message[Any] | MessageProxy) -> int:

@@ -23,6 +23,7 @@ from core.scrub import scrub_text
 from db.engine import get_engine
 from observability import queue_state
 from runtime import heartbeats
+from runtime.store_buffer import event_list_figures
 from scheduling import state
 from settings import Settings, get_settings
 from wiring.broker import get_broker
@@ -31,6 +32,8 @@ HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 _RANK = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
 #: Services whose failure makes the whole platform unhealthy; the others only degrade it.
 CORE = ("postgres", "redis")
+#: Share of STORE_EVENTS_MAX at which the job store's event list degrades the Redis check.
+STORE_EVENTS_WARN = 0.9
 
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
 
@@ -51,12 +54,20 @@ def check_postgres() -> dict[str, Any]:
     return {"status": HEALTHY}
 
 
-def check_redis() -> dict[str, Any]:
+def check_redis(settings: Settings | None = None) -> dict[str, Any]:
     redis_client.client().ping()
     broker = get_broker()
     if isinstance(broker, PriorityRedisBroker):
         broker.ping()  # and the broker's own connection (BROKER_URL may name another Redis)
-    return {"status": HEALTHY}
+    figures = event_list_figures()
+    if figures is None:
+        return {"status": HEALTHY}
+    # The job store's event list: near STORE_EVENTS_MAX (no writer, or PostgreSQL away for long), sends
+    # soon drop their events (those jobs get no row until they run); `dropped` counts those already dropped.
+    cap = (settings or get_settings()).store_events_max
+    waiting, dropped = figures
+    status = DEGRADED if waiting >= cap * STORE_EVENTS_WARN else HEALTHY
+    return {"status": status, "storeEvents": {"waiting": waiting, "max": cap, "dropped": dropped}}
 
 
 def check_queues(settings: Settings) -> dict[str, Any]:
@@ -107,7 +118,7 @@ def check_health(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or get_settings()
     checks: dict[str, Callable[[], dict[str, Any]]] = {
         "postgres": check_postgres,
-        "redis": check_redis,
+        "redis": lambda: check_redis(settings),
         "queues": lambda: check_queues(settings),
         "workers": lambda: check_workers(settings),
         "scheduler": lambda: check_scheduler(settings),

@@ -21,6 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from observability import queue_state
 from runtime import heartbeats, metrics_recorder
+from runtime.store_buffer import event_list_figures
 from scheduling import state
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,13 @@ def _counter_families() -> Iterator[Metric]:
         holds.add_metric([queue], count)
     yield holds
 
+    tenant_holds = CounterMetricFamily(
+        "adjobs_tenant_holds", "Jobs held back by their queue's limits per tenant", labels=["queue", "tenant"]
+    )
+    for (queue, tenant), count in sorted(counters.tenant_holds.items()):
+        tenant_holds.add_metric([queue, tenant], count)
+    yield tenant_holds
+
 
 def _queue_families() -> Iterator[Metric]:
     snapshot = queue_state.snapshot()
@@ -108,6 +116,23 @@ def _queue_families() -> Iterator[Metric]:
         for job_state, count in sorted(figures.store.items()):
             jobs.add_metric([queue, job_state], count)
     yield from (depth, delayed, dead, paused, jobs)
+    yield from _store_event_families()
+
+
+def _store_event_families() -> Iterator[Metric]:
+    """The Redis list of producers' store events (none on the embedded default): its length, and the
+    events dropped because it was at STORE_EVENTS_MAX (those jobs have no row until they run)."""
+    figures = event_list_figures()
+    if figures is None:
+        return
+    waiting, dropped = figures
+    length = GaugeMetricFamily("adjobs_store_events_waiting", "Job-store events waiting in Redis for a writer")
+    length.add_metric([], waiting)
+    lost = CounterMetricFamily(
+        "adjobs_store_events_dropped", "Job-store events not kept because their Redis list was at STORE_EVENTS_MAX"
+    )
+    lost.add_metric([], dropped)
+    yield from (length, lost)
 
 
 def _worker_families() -> Iterator[Metric]:

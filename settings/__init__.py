@@ -11,10 +11,10 @@ the one layer below it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from errors import Misconfigured
@@ -29,6 +29,8 @@ from settings.queues import (
     unknown_queues,
 )
 from settings.secrets import after_origin, dsn_keys, url_secret_forms
+from settings.sentinels import parse_sentinels
+from settings.tiers import ResolvedTier, TiersSettings
 
 __all__ = [
     "QUEUE_DEFAULTS",
@@ -36,6 +38,7 @@ __all__ = [
     "QueueSettings",
     "QueuesSettings",
     "ResolvedQueue",
+    "ResolvedTier",
     "Settings",
     "SettingsError",
     "get_settings",
@@ -72,6 +75,17 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     broker_url: SecretStr | None = None
     sentry_dsn: SecretStr | None = None
+    # High availability: Redis behind Sentinels, RabbitMQ's queue type (README, "High availability").
+    #: `host:port,...` of Redis Sentinels; with REDIS_SENTINEL_MASTER every Redis client asks them for the primary.
+    redis_sentinels: Annotated[list[tuple[str, int]], NoDecode] = []
+    #: The name the Sentinels monitor the primary under (required with REDIS_SENTINELS).
+    redis_sentinel_master: str | None = Field(default=None, validate_default=True)
+    #: Replicas that must hold each enqueued message before `send()` returns (Redis `WAIT`); 0 = do not wait.
+    redis_enqueue_replicas: int = Field(default=0, ge=0)
+    #: Most milliseconds a `send()` waits for those replicas (then it returns, with a warning logged).
+    redis_enqueue_wait_ms: int = Field(default=1000, ge=1)
+    #: `classic` or `quorum` (replicated across a RabbitMQ cluster; no per-queue priority on RabbitMQ 3.x).
+    rabbitmq_queue_type: Literal["classic", "quorum"] = "classic"
     sentry_environment: str = "development"
     schedule_tz: str = "UTC"
     #: Schedules that run the ticks they missed during a beat outage (the others record them as missed).
@@ -120,6 +134,8 @@ class Settings(BaseSettings):
     dead_letter_ttl: int = Field(default=7 * 86400, ge=60)  # seconds dead letters are kept
     #: Largest encoded message (payload and options) `send()` accepts on Redis, in bytes.
     max_payload_bytes: int = Field(default=1_048_576, ge=1024)
+    #: Most job-store events waiting in Redis for a writer; past it a send's event is dropped and counted.
+    store_events_max: int = Field(default=1_000_000, ge=1000)
     #: A job whose database or Redis is unreachable is held, not failed, for this long (seconds).
     outage_hold_max: int = Field(default=3600, ge=0)
     #: Largest HTTP request body the API reads, in bytes; larger ones are refused (413) before they are read.
@@ -138,6 +154,10 @@ class Settings(BaseSettings):
     #: Set by `jobsctl demo` (and tests that ask for it): an in-process broker and worker.
     embedded: bool = False
     queues: QueuesSettings = QueuesSettings()
+    #: Publisher tiers: default priority and limit factor of each (`TIERS__PREMIUM__PRIORITY=3`, `settings.tiers`).
+    tiers: TiersSettings = TiersSettings()
+    #: Seconds a process keeps the publisher -> tier map it read from Redis.
+    tier_cache_seconds: float = Field(default=30.0, ge=0)
 
     @field_validator("api_admin_tokens", "api_read_tokens", "schedule_catch_up", "cache_popular_keys", mode="before")
     @classmethod
@@ -166,6 +186,19 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://", "amqp://", "amqps://")):
             raise ValueError("must be a redis://, rediss://, unix:// or amqp:// URL")
+        return value
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinels(cls, value: object) -> object:
+        return parse_sentinels(value)
+
+    @field_validator("redis_sentinel_master", mode="after")
+    @classmethod
+    def _sentinel_master(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        if info.data.get("redis_sentinels") and value is None:
+            raise ValueError("required when REDIS_SENTINELS is set: the name the Sentinels monitor the primary under")
         return value
 
     @field_validator("alert_webhook_url", "smtp_url", mode="before")
@@ -267,7 +300,14 @@ class Settings(BaseSettings):
             max_attempts=raw.max_attempts or self.queue_max_attempts,
             backoff_delay=self.queue_backoff_delay if raw.backoff_delay is None else raw.backoff_delay,
             time_limit=raw.time_limit,
+            tenant_concurrency=raw.tenant_concurrency,
+            tenant_rate_limit=raw.tenant_rate_limit,
+            tenant_rate_window=raw.tenant_rate_window,
         )
+
+    def tier(self, name: str | None) -> ResolvedTier:
+        """The figures of publisher tier `name`; an unknown tier (or none) has the standard tier's."""
+        return self.tiers.resolve(name)
 
 
 def _plain(value: object) -> str | None:

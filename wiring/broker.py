@@ -30,12 +30,13 @@ from dramatiq.rate_limits.backends import RedisBackend as RedisRateLimiterBacken
 from dramatiq.rate_limits.backends import StubBackend as StubRateLimiterBackend
 from dramatiq.results import ResultBackend
 from dramatiq.results.backends import RedisBackend, StubBackend
-from periodiq import PeriodiqMiddleware
 
 from brokers.encoding import FastJSONEncoder
 from brokers.memory import MemoryBroker
 from brokers.priority_redis import PriorityRedisBroker
 from brokers.rabbitmq import RabbitmqOperationsBroker
+from brokers.replica_wait import wait_for_replicas
+from core.redis_client import connect
 from middleware.bounded_retries import BoundedRetries
 from middleware.final_failure import FinalFailureReports
 from middleware.graceful_shutdown import GracefulShutdown
@@ -43,6 +44,7 @@ from middleware.heartbeat import WorkerHeartbeat
 from middleware.job_metrics import JobMetrics
 from middleware.job_store import JobStore
 from middleware.log_context import LogContext
+from middleware.periodic_ticks import PeriodicTicks
 from middleware.queue_control import QueueControl
 from middleware.queue_limits import QueueLimits
 from middleware.resources import ProcessResources
@@ -55,14 +57,14 @@ def build_result_backend(settings: Settings) -> ResultBackend:
     """Results for actors that ask for them (`store_results=True`), such as pipeline stages."""
     if settings.embedded:
         return StubBackend()
-    return RedisBackend(url=settings.effective_redis_url, namespace="adjobs-results")
+    return RedisBackend(client=connect(settings.effective_redis_url), namespace="adjobs-results")
 
 
 def build_rate_limiter_backend(settings: Settings) -> RateLimiterBackend:
     """Queue limits (concurrency, rate) and the barriers of group completion callbacks live here."""
     if settings.embedded:
         return StubRateLimiterBackend()
-    return RedisRateLimiterBackend(url=settings.effective_redis_url)
+    return RedisRateLimiterBackend(client=connect(settings.effective_redis_url))
 
 
 def build_middleware(settings: Settings) -> list[Middleware]:
@@ -99,7 +101,7 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         GroupCallbacks(limiter_backend),
         JobResults(backend=build_result_backend(settings)),
         # Scheduling: periodiq's `periodic` actor option (the dispatcher handles late ticks itself).
-        PeriodiqMiddleware(skip_delay=30),
+        PeriodicTicks(skip_delay=30),
     ]
 
 
@@ -111,15 +113,21 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         return MemoryBroker(middleware=middleware)
     url = settings.effective_broker_url
     if url.startswith(("amqp://", "amqps://")):
-        return RabbitmqOperationsBroker(url=url, middleware=middleware)
-    return PriorityRedisBroker(
-        url=url,
+        return RabbitmqOperationsBroker(url=url, middleware=middleware, queue_type=settings.rabbitmq_queue_type)
+    # `connect`: a plain client of `url`, or the Sentinels' primary (REDIS_SENTINELS), followed across failovers.
+    broker = PriorityRedisBroker(
+        client=connect(url),
         middleware=middleware,
         dead_message_ttl=settings.dead_letter_ttl * 1000,
         heartbeat_timeout=int(settings.broker_heartbeat_timeout * 1000),
         maintenance_interval=settings.broker_maintenance_interval,
         max_message_bytes=settings.max_payload_bytes,
     )
+    # The job store's event list stops growing at STORE_EVENTS_MAX (a store no one writes never fills Redis).
+    broker.store_events_cap = settings.store_events_max
+    # Each enqueue waits for REDIS_ENQUEUE_REPLICAS replicas (Redis WAIT; off by default, RELIABILITY.md).
+    wait_for_replicas(broker, settings.redis_enqueue_replicas, settings.redis_enqueue_wait_ms)
+    return broker
 
 
 _lock = threading.Lock()

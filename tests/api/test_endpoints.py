@@ -43,6 +43,7 @@ READS = [
     ("GET", "/exports/{id}/download"),
     ("GET", "/analytics/freshness"),
     ("GET", "/workers"),
+    ("GET", "/queues/{q}/tenants"),
 ]
 CHANGES = [
     ("POST", "/queues/{q}/jobs"),
@@ -52,6 +53,7 @@ CHANGES = [
     ("POST", "/queues/{q}/resume"),
     ("POST", "/queues/{q}/clean"),
     ("POST", "/queues/{q}/drain"),
+    ("PUT", "/publishers/{id}/tier"),
     ("POST", "/queues/{q}/retry-all"),
     ("POST", "/jobs/retry"),
     ("POST", "/queues/{q}/dead-letters/purge"),
@@ -87,7 +89,13 @@ def data(response, status: int = 200):  # type: ignore[no-untyped-def]
 def test_the_route_lists_cover_every_route_of_the_api(client):
     paths = client.get("/openapi.json").json()["paths"]
     routes = {
-        (method.upper(), path.removeprefix(API).replace("{export_id}", "{id}").replace("{run_id}", "{id}"))
+        (
+            method.upper(),
+            path.removeprefix(API)
+            .replace("{export_id}", "{id}")
+            .replace("{run_id}", "{id}")
+            .replace("{publisherId}", "{id}"),
+        )
         for path, operations in paths.items()
         if path.startswith(API)
         for method in operations

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import errors
 from api.app import create_app
 from brokers.operations import BrokerOperationUnsupported
+from core.redis_sentinel import diagnose
 
 #: kind -> (status, `error.code`, whether the client reads the error's own message).
 ANSWERS = {
@@ -62,3 +66,42 @@ def test_an_error_of_each_kind_raised_in_a_route_answers_its_kinds_status_in_the
         assert "probe" not in message and "logged" in message
     assert reply.headers["x-content-type-options"] == "nosniff"
     assert ("www-authenticate" in reply.headers) is (kind is errors.Unauthorized)
+
+
+SENTINEL_PROBE = "/api/v1/test-sentinel-errors/{which}"
+#: Sentinels and a primary name an API client must never read.
+SENTINELS = [("10.1.2.3", 26379), ("10.1.2.4", 26379)]
+
+
+@pytest.fixture(scope="module")
+def sentinel_client(api_app: FastAPI) -> Iterator[TestClient]:
+    """The real app with one route raising the Sentinels' set-up errors as `core.redis_sentinel` makes them."""
+    app = create_app()
+
+    def raise_sentinel_error(which: str) -> None:
+        if which == "unreachable":
+            answers: list[Any] = [redis.ConnectionError("Error 111 connecting to 10.1.2.3:26379. Connection refused.")]
+        else:
+            answers = [{"payments-primary": {}}]
+        mistake = diagnose("adjobs", SENTINELS, answers)
+        assert mistake is not None
+        raise mistake
+
+    app.add_api_route(SENTINEL_PROBE, raise_sentinel_error, methods=["GET"], include_in_schema=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize("which", ["unreachable", "unknown-master"])
+def test_a_sentinel_set_up_error_answers_503_without_naming_sentinels_or_primaries(sentinel_client, which, caplog):
+    # Given a route that meets Sentinels that do not answer, or that monitor no primary of that name
+    # When it is called
+    with caplog.at_level(logging.WARNING, logger="api.errors"):
+        reply = sentinel_client.get(SENTINEL_PROBE.format(which=which))
+    # Then the client reads 503 and that Redis cannot be reached, nothing of the Sentinels' hosts or the names
+    assert reply.status_code == 503, reply.text
+    body = reply.json()
+    assert body["error"] == {"code": "unavailable", "message": "Redis cannot be reached; try again shortly"}
+    assert "10.1.2.3" not in reply.text and "payments-primary" not in reply.text and "26379" not in reply.text
+    # And the log keeps the detail for the operator
+    assert "10.1.2.3:26379" in caplog.text

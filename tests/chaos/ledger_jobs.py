@@ -11,6 +11,7 @@ summing to more than the entries applied.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from dramatiq.middleware import CurrentMessage
@@ -25,6 +26,8 @@ ACCOUNTS = 16
 CREATE_TABLES = (
     "CREATE TABLE IF NOT EXISTS chaos_runs (run text NOT NULL, n integer NOT NULL, message_id text NOT NULL,"
     " ran_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    # When each run started (its work runs from `started_at` to `ran_at`): queue limits are measured on it.
+    "ALTER TABLE chaos_runs ADD COLUMN IF NOT EXISTS started_at timestamptz",
     "CREATE TABLE IF NOT EXISTS chaos_applied (run text NOT NULL, n integer NOT NULL, PRIMARY KEY (run, n))",
     "CREATE TABLE IF NOT EXISTS chaos_balances (run text NOT NULL, account integer NOT NULL,"
     " balance bigint NOT NULL, PRIMARY KEY (run, account))",
@@ -41,11 +44,20 @@ class EntryRequest(JobPayload):
 def apply_entry(request: EntryRequest) -> bool:
     message = CurrentMessage.get_current_message()
     assert message is not None
+    started_at = datetime.now(UTC)
     if request.work_ms:
         time.sleep(request.work_ms / 1000)
-    params = {"run": request.run, "n": request.n, "id": message.message_id, "account": request.n % ACCOUNTS}
+    params = {
+        "run": request.run,
+        "n": request.n,
+        "id": message.message_id,
+        "account": request.n % ACCOUNTS,
+        "started": started_at,
+    }
     with get_engine().begin() as connection:
-        connection.execute(text("INSERT INTO chaos_runs (run, n, message_id) VALUES (:run, :n, :id)"), params)
+        connection.execute(
+            text("INSERT INTO chaos_runs (run, n, message_id, started_at) VALUES (:run, :n, :id, :started)"), params
+        )
         new = connection.execute(
             text("INSERT INTO chaos_applied (run, n) VALUES (:run, :n) ON CONFLICT DO NOTHING"), params
         ).rowcount
@@ -80,3 +92,17 @@ def counts(run: str) -> dict[str, Any]:
         ).one()
     applied, runs, distinct_runs, balance = (int(value) for value in row)
     return {"applied": applied, "ran_twice": runs - distinct_runs, "applied_twice": balance - applied}
+
+
+def most_running(run: str) -> int:
+    """The most jobs of `run` running at once (from each committed run's start to its commit)."""
+    with get_engine().connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT coalesce(max(running), 0) FROM (SELECT sum(step) OVER (ORDER BY at, step) AS running FROM"
+                " (SELECT started_at AS at, 1 AS step FROM chaos_runs WHERE run = :run AND started_at IS NOT NULL"
+                "  UNION ALL SELECT ran_at, -1 FROM chaos_runs WHERE run = :run AND started_at IS NOT NULL) edges) s"
+            ),
+            {"run": run},
+        ).scalar_one()
+    return int(found)

@@ -15,7 +15,8 @@ DOCUMENT = ROOT / "RELIABILITY.md"
 BEGIN, END = "<!-- table: begin -->", "<!-- table: end -->"
 #: The full runs, in the table's order; a small run stands in where its full run is missing.
 ORDER = [("sigkill-10000", "sigkill-1500"), ("sigterm-10000", "sigterm-1500"), ("postgres-outage",),
-         ("redis-restart",), ("bad-input",)]  # fmt: skip
+         ("redis-restart",), ("redis-sentinel-failover-nowait",), ("redis-sentinel-failover-wait",),
+         ("rabbitmq-quorum-node-killed",), ("bad-input",)]  # fmt: skip
 
 
 def table() -> str:

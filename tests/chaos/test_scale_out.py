@@ -157,8 +157,9 @@ def test_every_job_completes_when_one_of_two_worker_hosts_is_killed_halfway(clus
     # And workers on hosts 2 and 3, reaching Redis and PostgreSQL on host 1 over the bridge
     workers = [_start_workers(cluster, host2, "h2"), _start_workers(cluster, host3, "h3")]
 
-    # When a service on host 1 sends 5,000 jobs
-    producer = data.run(
+    # When a service on host 1 sends 5,000 jobs (in the background: the kill is timed by jobs done, not by
+    # the sending, which on a loaded machine can take as long as running them)
+    producer = data.popen(
         [
             sys.executable,
             "-c",
@@ -169,18 +170,21 @@ def test_every_job_completes_when_one_of_two_worker_hosts_is_killed_halfway(clus
         ],
         cwd=ROOT,
         env=cluster.env(),
-        timeout=300,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    assert producer.returncode == 0, producer.stderr
-    # And every process of host 2 is killed with SIGKILL once half the jobs are done
+    # And every process of host 2 is killed with SIGKILL as soon as half the jobs are done (polled every
+    # 0.1 s; the other half, at WORK_MS each on 16 threads, takes seconds more on any machine)
     halfway, _ = _wait_for(
-        cluster, f"SELECT count(*) FROM {TABLE}", lambda n: n >= JOBS // 2, timeout=300, interval=0.5
+        cluster, f"SELECT count(*) FROM {TABLE}", lambda n: n >= JOBS // 2, timeout=300, interval=0.1
     )
     by_host_before = cluster.query(
         f"SELECT json_object_agg(host, c) FROM (SELECT host, count(*) c FROM {TABLE} GROUP BY host) t"
     )
     killed = host2.kill_all()
     killed_at = time.monotonic()
+    _, producer_errors = producer.communicate(timeout=300)
+    assert producer.returncode == 0, producer_errors.decode(errors="replace")[-3000:]
     workers[0].wait(timeout=30)
     time.sleep(5)  # host 2's broker heartbeats age; host 3's keep being refreshed by its fetches
     orphans = cluster.orphaned_messages()
@@ -206,7 +210,7 @@ def test_every_job_completes_when_one_of_two_worker_hosts_is_killed_halfway(clus
     assert workers[1].poll() is None, "host 3's workers died"
     assert len(killed) >= 3  # the dramatiq main process and its two worker processes
     assert by_host_before.get("h2", 0) > 0 and by_host_before.get("h3", 0) > 0  # both hosts worked
-    assert halfway < JOBS  # the kill came before the end
+    assert halfway < JOBS * 3 // 4  # the kill landed mid-run, with a quarter of the jobs or more still to run
     assert orphans > 0  # host 2 died holding messages: the recovery path was exercised
     assert finished == JOBS, f"{JOBS - finished} jobs never completed {waited:.0f} s after the kill"
     assert summary["distinct_n"] == JOBS and summary["min_n"] == 0 and summary["max_n"] == JOBS - 1

@@ -63,10 +63,11 @@ def _clean_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", tempfile.gettempdir())}
 
 
-def run_config(compose: Compose, env_file: Path) -> subprocess.CompletedProcess[str]:
-    """`docker compose config --format json` with `env_file` as the stack's docker/.env."""
+def run_config(compose: Compose, env_file: Path, profiles: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """`docker compose [--profile P] config --format json` with `env_file` as the stack's docker/.env."""
+    chosen = [word for profile in profiles for word in ("--profile", profile)]
     return subprocess.run(
-        [*compose.argv, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", "--format", "json"],
+        [*compose.argv, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), *chosen, "config", "--format", "json"],
         capture_output=True,
         text=True,
         env=compose.env,
@@ -74,9 +75,9 @@ def run_config(compose: Compose, env_file: Path) -> subprocess.CompletedProcess[
     )
 
 
-def compose_config(compose: Compose, env_file: Path = TEST_ENV) -> dict[str, Any]:
+def compose_config(compose: Compose, env_file: Path = TEST_ENV, profiles: tuple[str, ...] = ()) -> dict[str, Any]:
     """The resolved model of docker/compose.yml, as `docker compose config --format json` prints it."""
-    result = run_config(compose, env_file)
+    result = run_config(compose, env_file, profiles)
     if result.returncode != 0:
         raise AssertionError(f"docker compose config failed: {result.stderr}")
     return json.loads(result.stdout)

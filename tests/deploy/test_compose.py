@@ -189,6 +189,40 @@ def test_the_image_is_multi_stage_and_runs_as_an_unprivileged_user():
     assert {".git", ".venv", "tests", "**/.env", "**/.env.*"} <= set(ignored)
 
 
+def test_the_ha_profile_adds_a_replica_and_three_sentinels_that_the_processes_ask_for_the_primary(command, tmp_path):
+    # Given a docker/.env naming the profile's Sentinels
+    sentinels = "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
+    env_file = tmp_path / "ha.env"
+    env_file.write_text(compose.TEST_ENV.read_text() + f"REDIS_SENTINELS={sentinels}\n")
+    # When compose resolves the stack with the `ha` profile
+    config = compose.compose_config(command, env_file, profiles=("ha",))
+    services = config["services"]
+    # Then a replica of `redis` and three Sentinels join it
+    assert set(services) >= {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    replica = services["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1 : replica.index("--replicaof") + 3] == ["redis", "6379"]
+    assert "noeviction" in replica and replica[replica.index("--appendonly") + 1] == "yes"
+    # And each Sentinel watches `redis` under the name the processes ask for, a quorum of 2 of the 3
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = " ".join(services[name]["command"])
+        assert "sentinel monitor adjobs redis 6379 2" in script and "--sentinel" in script, script
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    # And every adjobs process asks those Sentinels, a setting the settings object reads
+    for name in APP_SERVICES:
+        environment = services[name]["environment"]
+        assert environment["REDIS_SENTINELS"] == sentinels and environment["REDIS_SENTINEL_MASTER"] == "adjobs"
+    assert Settings(redis_sentinels=sentinels, redis_sentinel_master="adjobs").redis_sentinels == [
+        (f"sentinel-{k}", 26379) for k in (1, 2, 3)
+    ]
+
+
+def test_without_the_ha_profile_no_sentinel_runs_and_the_processes_use_redis_directly(services):
+    assert not {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"} & set(services)
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["REDIS_SENTINELS"] == ""
+    assert Settings(redis_sentinels="", redis_sentinel_master="adjobs").redis_sentinels == []
+
+
 def _env_file(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text().splitlines():

@@ -46,6 +46,7 @@ PROJECT_ERRORS = {
     "scheduling.registry.UnknownSchedule": (404, 3),
     "brokers.priority_redis.MessageTooLarge": (422, 2),
     "brokers.operations.BrokerOperationUnsupported": (409, 1),
+    "brokers.rabbitmq.QueueTypeMismatch": (503, 4),
     "brokers.operations.DeadLetterGone": (404, 3),
     "brokers.encoding.UnencodableValue": (422, 2),
     "control.dead_letters.DeadLetterNotFound": (404, 3),

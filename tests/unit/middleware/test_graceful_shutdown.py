@@ -22,7 +22,7 @@ class EventList:
     def record(self, event: dict[str, Any]) -> None:
         self.events.append(event)
 
-    def flush(self) -> bool:
+    def flush(self, timeout: float = 10.0, *, drain: bool = True) -> bool:
         return True
 
 

@@ -6,6 +6,12 @@ a message that fails validation (sent by hand, or by an older producer) goes str
 `send()` also refuses what could only fail later (`core.send_limits`): a delay or `run_at`
 beyond 7 days or out of range, over-long dedupe keys, a payload over the broker's size limit.
 Every job actor is declared on the process's broker (`wiring.broker.get_broker()`).
+
+Tenants (`core.tenants`): a publisher-scoped actor (`tenant_field="publisher_id"`) sends each
+job with the payload's publisher as its `tenant` option, and any send may name one (`tenant=`):
+the broker takes turns between tenants and the queue limits count per tenant. A job with a
+tenant and no priority of its own gets its tenant's tier's (`TIERS__<TIER>__PRIORITY`, read
+from Redis through `runtime.publisher_tiers`, never from the database).
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from actors._outages import hold_if_unreachable
 from brokers.priority_redis import MessageTooLarge
 from core import send_limits
 from core.payloads import InvalidPayload, JobPayload, PermanentJobError, Priority, validate_payload
-from runtime import flags
+from core.tenants import checked_tenant
+from runtime import flags, publisher_tiers
 from settings import get_settings
 from wiring.broker import get_broker
 
@@ -32,18 +39,27 @@ class JobActor(dramatiq.Actor):  # type: ignore[type-arg]
     """An actor whose `send()` validates the payload and accepts our message options.
 
     Options beyond Dramatiq's: `priority` (Priority or 1-10), `job_id` (dedupe key),
-    `run_at` (an aware datetime; becomes a delay), `pipeline_id`, `retry_of`.
+    `run_at` (an aware datetime; becomes a delay), `tenant` (whose job it is), `pipeline_id`, `retry_of`.
     """
 
     payload_model: type[JobPayload]
+    #: The payload field whose value is a job's tenant when the send names none (None: no tenant).
+    tenant_field: str | None = None
 
     def message_with_options(
         self, *, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, **options: Any
     ) -> dramatiq.Message:  # type: ignore[type-arg]
         request = validate_payload(self.actor_name, self.payload_model, args, kwargs or {})
-        return super().message_with_options(
-            args=(), kwargs=request.model_dump(mode="json"), **_message_options(self.actor_name, options)
-        )
+        options = _message_options(self.actor_name, options)
+        if "tenant" not in options and self.tenant_field is not None:
+            value = getattr(request, self.tenant_field, None)
+            if value is not None and value != "":
+                options["tenant"] = _tenant(self.actor_name, value)
+        if "tenant" in options and "priority" not in options:
+            priority = publisher_tiers.tier_priority(options["tenant"])
+            if priority is not None:
+                options["priority"] = priority
+        return super().message_with_options(args=(), kwargs=request.model_dump(mode="json"), **options)
 
     def send_many(self, payloads: Iterable[dict[str, Any]], *, priority: Any = None) -> list[dramatiq.Message]:  # type: ignore[type-arg]
         """Send one job per payload in a few Redis round trips (fan-out: a job per publisher, ...).
@@ -127,6 +143,10 @@ def _message_options(actor_name: str, options: dict[str, Any]) -> dict[str, Any]
         if not 1 <= priority <= 10:
             raise InvalidPayload(actor_name, f"options.priority: must be between 1 and 10, got {priority}")
         out["priority"] = priority
+    if "tenant" in out:
+        tenant = out.pop("tenant")
+        if tenant is not None:
+            out["tenant"] = _tenant(actor_name, tenant)
     if "job_id" in out:
         job_id = out.pop("job_id")
         if job_id is not None:
@@ -137,14 +157,25 @@ def _message_options(actor_name: str, options: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+def _tenant(actor_name: str, value: Any) -> str:
+    try:
+        return checked_tenant(value)
+    except ValueError as error:
+        raise InvalidPayload(actor_name, str(error)) from None
+
+
 def job_actor(
     *,
     queue: str,
     payload: type[JobPayload],
     actor_name: str | None = None,
+    tenant_field: str | None = None,
     **options: Any,
 ) -> Callable[[Callable[[P], Any]], JobActor]:
     """Declare a job: its queue's figures (attempts, backoff, time limit) come from settings.
+
+    `tenant_field` names the payload field whose value is each job's tenant (`"publisher_id"`
+    for publisher-scoped jobs), unless a send names its own (`tenant=`).
 
     The function receives the validated payload model; its return value is the job's
     result summary in the store. The actor is declared on the process's broker
@@ -183,6 +214,7 @@ def job_actor(
             **settings,
         )
         actor.payload_model = payload
+        actor.tenant_field = tenant_field
         return actor
 
     return decorator

@@ -67,7 +67,7 @@ def local_days_window(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-@job_actor(queue="analytics-aggregation", payload=AggregationRequest)
+@job_actor(queue="analytics-aggregation", payload=AggregationRequest, tenant_field="publisher_id")
 def aggregate_analytics(request: AggregationRequest) -> dict[str, Any]:
     publishers = request.publishers
     with get_engine().begin() as connection:

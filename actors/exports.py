@@ -149,7 +149,7 @@ def _may_write(existing: dict[str, Any], job_id: str | None, retry_of: str | Non
     return existing["job_id"] == job_id or (existing["job_id"] is not None and retry_of == existing["job_id"])
 
 
-@job_actor(queue="data-export", payload=ExportRequest)
+@job_actor(queue="data-export", payload=ExportRequest, tenant_field="publisher_id")
 def export_data(request: ExportRequest) -> dict[str, Any]:
     engine = get_engine()
     spec = request.spec()

@@ -51,7 +51,7 @@ class MetricsRequest(JobPayload):
         return value
 
 
-@job_actor(queue="metrics-calculation", payload=MetricsRequest)
+@job_actor(queue="metrics-calculation", payload=MetricsRequest, tenant_field="publisher_id")
 def calculate_metrics(request: MetricsRequest) -> dict[str, Any]:
     publishers = [request.publisher_id] if request.publisher_id is not None else request.publisher_ids
     _, start, end = publisher_metrics.parse_period(request.period)

@@ -50,7 +50,7 @@ class ReportRequest(JobPayload):
         return value
 
 
-@job_actor(queue="report-generation", payload=ReportRequest)
+@job_actor(queue="report-generation", payload=ReportRequest, tenant_field="publisher_id")
 def generate_report(request: ReportRequest) -> dict[str, Any]:
     period = period_of(request.report_type, request.date)
     if period.start > datetime.now(UTC).date():

@@ -20,7 +20,18 @@ from fastapi import FastAPI
 from api import dashboard, docs
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
-from api.routes import bulk, exports, freshness, jobs_search, operations, queue_history, queues, system, workers
+from api.routes import (
+    bulk,
+    exports,
+    freshness,
+    jobs_search,
+    operations,
+    queue_history,
+    queues,
+    system,
+    tenants,
+    workers,
+)
 from api.security_headers import POLICY, SecureASGIMiddleware
 from jobsctl.runtime import load_actors
 from settings import get_settings
@@ -57,6 +68,7 @@ def create_app() -> FastAPI:
     app.include_router(freshness.router, prefix="/api/v1")
     app.include_router(workers.router, prefix="/api/v1")
     app.include_router(bulk.router, prefix="/api/v1")
+    app.include_router(tenants.router, prefix="/api/v1")
     docs.install(app)
     dashboard.install(app)
     return app

@@ -27,6 +27,12 @@ class JobOptions(_Body):
         default=None, description="ISO time it may run at (UTC when no offset), at most 7 days ahead"
     )
     jobId: str | None = Field(default=None, min_length=1, max_length=MAX_DEDUPE_KEY, description="dedupe key")
+    tenant: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="whose job it is (fair turns, limits per tenant); publisher-scoped jobs default to their publisher",
+    )
 
 
 class JobRequest(_Body):

@@ -11,7 +11,10 @@
 --   3. enqueue pushes onto the message's lane and publishes a wake-up when the lane was empty;
 --   4. fetch takes from the most urgent non-empty lane first and returns the Redis ids too;
 --   5. requeue gives messages back to their own lane;
---   6. purge empties every lane.
+--   6. purge empties every lane;
+--   7. enqueue pushes the job store's event of the message, when given, in the same call;
+--   8. tenants: within a (queue, lane), fetch takes in turn from each tenant with messages waiting
+--      (a message's `options.tenant`; none: the queue's shared tenant, which keeps the lane's list).
 -- Priority lanes answer upstream's open requests for per-message priority on Redis
 -- (dramatiq#412, #424, #508, #553).
 
@@ -52,6 +55,18 @@
 -- $namespace:$queue_name|$lane   (adjobs change 1)
 --   The list of message ids of priority lane $lane (1..10, not 5):
 --   lane 5 (NORMAL) is $namespace:$queue_name itself.
+--
+-- $namespace:$queue_name|$lane@$tenant   (adjobs change 8; lane 5: $namespace:$queue_name@$tenant)
+--   The list of message ids of tenant $tenant in lane $lane.  The shared tenant ("") keeps the
+--   lane's own list.  Delay queues (.DQ) have no tenant lists: a delayed message waits for its
+--   time only, then is enqueued (to its tenant's list) like any other.
+--
+-- $namespace:$queue_name|$lane#ring   (adjobs change 8; lane 5: $namespace:$queue_name#ring)
+--   The tenants whose turn comes next in the lane, first first: every tenant with messages
+--   waiting, and the shared tenant "" while any other is there.  Absent when no tenant has any.
+--
+-- $namespace:$queue_name#lanes   (adjobs change 8)
+--   A set of the lanes that have a ring: a fetch reads it once, lanes without one are read as before.
 --
 -- $namespace:$queue_name.msgs
 --   A hash of message ids -> message data.
@@ -162,6 +177,80 @@ end
 -- end of adjobs change 1
 
 
+-- adjobs change 8: tenants.  A message's tenant is its `options.tenant` (a non-empty string; anything
+-- else is the shared tenant ""), as `brokers.tenant_lists.tenant_of`.  Only a queue's own lanes have
+-- tenant lists; its delay queue (.DQ) keeps plain lanes.
+local tenants_on = queue_name == queue_canonical_name
+local tenant_lanes = queue_full_name .. "#lanes"
+
+local function tenant_of_message(data)
+    if not data or not tenants_on then
+        return ""
+    end
+    local ok, decoded = pcall(cjson.decode, data)
+    if ok and type(decoded) == "table" and type(decoded["options"]) == "table" then
+        local tenant = decoded["options"]["tenant"]
+        if type(tenant) == "string" then
+            return tenant
+        end
+    end
+    return ""
+end
+
+-- Pushes a message id onto its (lane, tenant) list; returns the list's new length (1: it was empty).
+-- A tenant whose list was empty joins the ring at its head (its turn is next); a ring made
+-- now also holds the shared tenant, so messages without a tenant keep their turn.
+local function push_message(lane, tenant, message_id)
+    local list = lane_list(lane)
+    if tenant == nil or tenant == "" or not tenants_on then
+        return redis.call("rpush", list, message_id)
+    end
+    local length = redis.call("rpush", list .. "@" .. tenant, message_id)
+    if length == 1 then
+        local ring = list .. "#ring"
+        if redis.call("lpush", ring, tenant) == 1 then
+            redis.call("rpush", ring, "")
+            redis.call("sadd", tenant_lanes, lane_number(lane))
+        end
+    end
+    return length
+end
+
+-- Takes the next message id of a lane that has a ring: the tenant at the ring's head gives one,
+-- and goes back to the tail while it has more (the shared tenant while any other is there).
+-- A tenant found with nothing (a cancel or drain took its messages) leaves the ring.
+local function take_in_turn(lane)
+    local list = lane_list(lane)
+    local ring = list .. "#ring"
+    while true do
+        local tenant = redis.call("lpop", ring)
+        if not tenant then
+            redis.call("srem", tenant_lanes, lane)
+            return redis.call("lpop", list)
+        end
+        if tenant == "" then
+            local message_id = redis.call("lpop", list)
+            if redis.call("llen", ring) > 0 then
+                redis.call("rpush", ring, "")
+            end
+            if message_id then
+                return message_id
+            end
+        else
+            local source = list .. "@" .. tenant
+            local message_id = redis.call("lpop", source)
+            if message_id then
+                if redis.call("llen", source) > 0 then
+                    redis.call("rpush", ring, tenant)
+                end
+                return message_id
+            end
+        end
+    end
+end
+-- end of adjobs change 8
+
+
 -- Every call to dispatch has some % chance to trigger maintenance on
 -- a queue.  Maintenance moves any unacked messages belonging to dead
 -- workers back to their queues and deletes any expired messages from
@@ -175,10 +264,10 @@ if do_maintenance == "1" then
         local message_ids = redis.call("smembers", dead_worker_queue_acks)
         if next(message_ids) then
             for _, message_id in ipairs(message_ids) do
-                -- adjobs change 2: back to the message's own lane.
+                -- adjobs change 2: back to the message's own lane (adjobs change 8: and tenant).
                 local data = redis.call("hget", queue_messages, message_id)
                 if data then
-                    redis.call("rpush", lane_list(lane_of_message(data)), message_id)
+                    push_message(lane_of_message(data), tenant_of_message(data), message_id)
                 end
             end
             redis.call("del", dead_worker_queue_acks)
@@ -210,8 +299,21 @@ if command == "enqueue" then
     redis.call("hset", queue_messages, message_id, message_data)
     -- adjobs change 3: ARGS[3] is the lane, ARGS[4] the wake-up channel (brokers/wakeups.py);
     -- a push that made the lane non-empty wakes idle consumers.
-    if redis.call("rpush", lane_list(ARGS[3]), message_id) == 1 and ARGS[4] then
+    -- adjobs change 8: ARGS[7], when given, is the message's tenant: a push that made its list non-empty wakes them.
+    if push_message(ARGS[3], ARGS[7], message_id) == 1 and ARGS[4] then
         redis.call("publish", ARGS[4], queue_name)
+    end
+    -- adjobs change 7: ARGS[5] is the head of the job store's event of this message, ARGS[6] the
+    -- list it waits on for a writer (brokers/redis_keys.py): a message is never on a queue
+    -- without its store event, and the producer makes no other round trip for it. ARGS[8], when
+    -- given, caps the list: past it the event is dropped and counted in "<list>.dropped"
+    -- (redis_keys.store_events_dropped_key), so a store that nobody writes never fills Redis.
+    if ARGS[5] and ARGS[5] ~= "" then
+        if ARGS[8] and redis.call("llen", ARGS[6]) >= tonumber(ARGS[8]) then
+            redis.call("incr", ARGS[6] .. ".dropped")
+        else
+            redis.call("rpush", ARGS[6], ARGS[5] .. message_data)
+        end
     end
 
 
@@ -221,12 +323,23 @@ elseif command == "fetch" then
     local prefetch = math.min(ARGS[1], max_unpack_size)
 
     local message_ids = {}
+    -- adjobs change 8: the lanes where tenants take turns.
+    local in_turn = {}
+    if tenants_on then
+        for _, ring_lane in ipairs(redis.call("smembers", tenant_lanes)) do
+            in_turn[tonumber(ring_lane)] = true
+        end
+    end
     -- adjobs change 4: the most urgent non-empty lane first.
     local lane = 1
     for i=1,prefetch do
         local message_id = false
         while lane <= 10 do
-            message_id = redis.call("lpop", lane_list(lane))
+            if in_turn[lane] then
+                message_id = take_in_turn(lane)
+            else
+                message_id = redis.call("lpop", lane_list(lane))
+            end
             if message_id then
                 break
             end
@@ -255,10 +368,10 @@ elseif command == "requeue" then
         local message_id = ARGS[i]
 
         if redis.call("srem", queue_acks, message_id) > 0 then
-            -- adjobs change 5: back to the message's own lane.
+            -- adjobs change 5: back to the message's own lane (adjobs change 8: and tenant).
             local data = redis.call("hget", queue_messages, message_id)
             if data then
-                redis.call("rpush", lane_list(lane_of_message(data)), message_id)
+                push_message(lane_of_message(data), tenant_of_message(data), message_id)
             end
         end
     end
@@ -294,8 +407,17 @@ elseif command == "purge" then
     redis.call("del", queue_full_name, queue_acks, queue_messages, xqueue_full_name, xqueue_messages)
     -- adjobs change 6: every lane.
     for lane=1,10 do
+        -- adjobs change 8: and its tenants' lists and ring.
+        local ring = lane_list(lane) .. "#ring"
+        for _, tenant in ipairs(redis.call("lrange", ring, 0, -1)) do
+            if tenant ~= "" then
+                redis.call("del", lane_list(lane) .. "@" .. tenant)
+            end
+        end
+        redis.call("del", ring)
         redis.call("del", lane_list(lane))
     end
+    redis.call("del", tenant_lanes)
 
 
 -- Used in tests to determine the size of the queue and its connected delay queue.

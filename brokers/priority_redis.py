@@ -47,6 +47,22 @@ upstream script's sha256 and the private Dramatiq internals used here, and a tes
 the installed Dramatiq differs, so `dramatiq` is pinned to 2.2.x. Per-message priority on
 Redis is an open request upstream: dramatiq#412, #424, #508 and #553.
 
+The job store's event of a message rides its enqueue: a middleware that keeps the store
+(`middleware.job_store`) hands the broker the event's head in `before_enqueue`
+(`attach_store_event`), and the enqueue script pushes head and message onto the store's event
+list (`redis_keys.store_events_key`) in the same call, so a sending process never talks to the
+database and a message never waits on a queue without its event. The store's writers move
+that list into the database (`runtime.store_buffer`); the broker knows only the list's key.
+
+Tenants: a message may name a tenant (`options["tenant"]`, `core.tenants`: the publisher of an
+export, ...). Within a queue's lane, each tenant's messages wait on a list of their own, and a fetch
+takes them in turn, one per tenant with messages waiting (a ring of tenants; dispatch.lua's adjobs
+change 8), so one tenant's backlog of a thousand jobs delays another tenant's first job by one
+turn, not by the backlog. Messages without a tenant are the shared tenant's, on the lane's own
+list: a queue whose messages name no tenant is fetched exactly as before. Delayed messages wait
+on plain lanes and join their tenant's list when due; requeues and maintenance put a message back
+on its tenant's list. `tenant_backlog(queue)` counts what each tenant has waiting.
+
 Rolling upgrades: NORMAL keeps Dramatiq's own list, so a stock Dramatiq worker (or one of an
 older release of ours, with the text-patched script) reads NORMAL messages; messages of other
 priorities sit in lanes only our workers read until one runs (README, "Rolling upgrades").
@@ -55,6 +71,7 @@ priorities sit in lanes only our workers read until one runs (README, "Rolling u
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -68,18 +85,20 @@ import redis
 from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import compute_backoff
+from dramatiq.common import compute_backoff, current_millis
 from dramatiq.errors import ConnectionClosed, DecodeError
 
 from brokers.acks import AckBatcher
 from brokers.dramatiq_fork import load_dispatch_script
 from brokers.message_checks import delivery_problem, shape_problem
-from brokers.redis_keys import lane_key
+from brokers.redis_keys import lane_key, store_events_key, tenant_key, tenant_ring_key
 from brokers.redis_operations import RedisOperations
 from brokers.retry_fit import fit_retry
 from brokers.signals import QuickSignals
+from brokers.tenant_lists import PUSH_IN_TURN
 from brokers.wakeups import Wakeups, wake_channel
 from core.lanes import LANES, NORMAL, lane_of
+from core.tenants import SHARED, tenant_of
 from errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -88,6 +107,8 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 1_048_576
 #: Seconds a closing consumer waits for the process's queued acknowledgements.
 ACK_FLUSH_TIMEOUT = 10.0
+#: Default for `store_events_cap`: the most job-store events waiting in Redis for a writer (STORE_EVENTS_MAX).
+STORE_EVENTS_CAP = 1_000_000
 #: Most seconds between heartbeats of a retired connection id whose jobs are still in hand.
 KEEPALIVE_INTERVAL = 1.0
 
@@ -105,24 +126,36 @@ class MessageTooLarge(InvalidInput):
 
 
 # Many messages in one call, each as dispatch.lua's "enqueue" command stores it: the body in
-# the queue's hash, the id on its lane's list, a wake-up when that list was empty.
-# KEYS: the namespace, the wake-up channel; ARGV: (queue name, message id, body, lane) for each
-# message, the lane already a whole number 1..10 (`lane_of`).
-ENQUEUE_MANY = """
+# the queue's hash, the id on its lane's (and tenant's) list, a wake-up when that list was empty,
+# and the job store's event when it has one, while its list is under the cap (past it, counted in
+# "<list>.dropped" as dispatch.lua's "enqueue" does). KEYS: the namespace, the wake-up channel, the
+# store's event list; ARGV: (queue name, message id, body, lane, store event head or "", tenant or "")
+# for each message, the lane already a whole number 1..10 (`lane_of`), then the list's cap.
+ENQUEUE_MANY = (
+    PUSH_IN_TURN
+    + """
 local namespace = KEYS[1]
 local wake_channel = KEYS[2]
-for i = 1, #ARGV, 4 do
+local room = tonumber(ARGV[#ARGV]) - redis.call("llen", KEYS[3])
+for i = 1, #ARGV - 1, 6 do
     local queue_full_name = namespace .. ":" .. ARGV[i]
     redis.call("hset", queue_full_name .. ".msgs", ARGV[i + 1], ARGV[i + 2])
     local lane = tonumber(ARGV[i + 3]) or 5
-    local list = queue_full_name
-    if lane ~= 5 then list = queue_full_name .. "|" .. lane end
-    if redis.call("rpush", list, ARGV[i + 1]) == 1 then
+    if push_in_turn(namespace, ARGV[i], lane, ARGV[i + 5], ARGV[i + 1]) == 1 then
         redis.call("publish", wake_channel, ARGV[i])
     end
+    if ARGV[i + 4] ~= "" then
+        if room > 0 then
+            redis.call("rpush", KEYS[3], ARGV[i + 4] .. ARGV[i + 2])
+            room = room - 1
+        else
+            redis.call("incr", KEYS[3] .. ".dropped")
+        end
+    end
 end
-return #ARGV / 4
+return (#ARGV - 1) / 6
 """
+)
 
 
 class _PriorityConsumer(dramatiq_redis._RedisConsumer):
@@ -196,7 +229,7 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
                 self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
                 wake.wait(backoff_ms / 1000)
                 return None
-        except redis.ConnectionError as error:
+        except (redis.ConnectionError, redis.TimeoutError) as error:  # a lost host times out
             broker.connection_lost()
             raise ConnectionClosed(error) from None
 
@@ -228,14 +261,21 @@ class _PriorityConsumer(dramatiq_redis._RedisConsumer):
         self.broker.release(fetched_by, message.options["redis_message_id"])
 
     def requeue(self, messages: Any) -> None:
+        """Give messages back to their lanes. Redis away raises `ConnectionClosed`, which Dramatiq's
+        consumer thread expects from a close (any other error ends that thread for good, leaving the
+        queue unread); the messages stay in their fetching id's ack set and come back through it."""
         by_id: dict[str | None, list[Any]] = defaultdict(list)
         for message in messages:
             by_id[getattr(message, "_fetched_by", None)].append(message)
-        for fetched_by, group in by_id.items():
-            with self.broker.acting_as(fetched_by):
-                super().requeue(group)
-            for message in group:
-                self.broker.release(fetched_by, message.options["redis_message_id"])
+        try:
+            for fetched_by, group in by_id.items():
+                with self.broker.acting_as(fetched_by):
+                    super().requeue(group)
+                for message in group:
+                    self.broker.release(fetched_by, message.options["redis_message_id"])
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            self.broker.connection_lost()
+            raise ConnectionClosed(error) from None
 
     def _dead_letter(
         self, redis_id: str, data: bytes, message: Message[Any] | None, problem: str, label: str = "(unreadable)"
@@ -275,6 +315,12 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
         self.scripts["dispatch"] = self.client.register_script(load_dispatch_script())
         self.scripts["enqueue_many"] = self.client.register_script(ENQUEUE_MANY)
         self._lane = threading.local()
+        #: The job store's event head for the message this thread is enqueueing: (redis id, head).
+        self._store_event = threading.local()
+        self.store_events_key = store_events_key(self.namespace)
+        #: Most store events the list holds; past it an enqueue drops its event and counts it (`wiring.broker` sets it).
+        self.store_events_cap = STORE_EVENTS_CAP
+        self._namespace_keys = [self.namespace]
         self.maintenance_interval = maintenance_interval
         self._queue = threading.local()
         self._maintained: dict[str, float] = {}
@@ -391,7 +437,8 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
         if queue_name is not None and now >= self._maintained.get(queue_name, 0.0) + self.maintenance_interval:
             self._maintained[queue_name] = now
             return 1
-        return int(super()._should_do_maintenance(command))
+        # Dramatiq's chance (`maintenance_chance` in MAINTENANCE_SCALE), drawn without `randint`'s cost.
+        return int(random.random() * dramatiq_redis.MAINTENANCE_SCALE < self.maintenance_chance)
 
     def _maintain(self, queue: str) -> None:
         """Run dispatch.lua's maintenance for `queue` now (with its read-only `qsize` command): dead
@@ -406,15 +453,35 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
         message = with_lane_priority(message)
         self._lane.value = lane_of(message.options.get("priority"))
         self._lane.actor = message.actor_name
+        self._lane.tenant = tenant_of(message.options)
         try:
             return super().enqueue(message, delay=delay)
-        except redis.ConnectionError:
+        except (redis.ConnectionError, redis.TimeoutError):
             # In a worker this may be a due delayed message Dramatiq's consumer thread now drops:
             # what this process fetched so far must come back through the stale id.
             self.connection_lost()
             raise
         finally:
             self._lane.value = NORMAL
+            self._lane.tenant = SHARED
+            self._store_event.value = self._store_event.pushed = None
+
+    def attach_store_event(self, redis_id: str, head: bytes) -> None:
+        """Push `head` followed by the message's bytes onto the store's event list, in the same
+        script call as the enqueue of the message whose Redis id is `redis_id` (called from a
+        `before_enqueue` hook; an enqueue that does not happen drops it, and so does a move that
+        does not go through `do_enqueue` or `enqueue_many`: `store_event_pushed` says which)."""
+        self._store_event.value = (redis_id, head)
+
+    def store_event_pushed(self, redis_id: str | None) -> bool:
+        """Whether this thread's enqueue of the message whose Redis id is `redis_id` pushed its store
+        event (asked from `after_enqueue`)."""
+        return redis_id is not None and getattr(self._store_event, "pushed", None) == redis_id
+
+    def _take_store_event(self, redis_id: str) -> bytes:
+        attached = getattr(self._store_event, "value", None)
+        self._store_event.value = None
+        return attached[1] if attached is not None and attached[0] == redis_id else b""
 
     def _check_size(self, actor_name: str, data: bytes) -> None:
         if len(data) > self.max_message_bytes:
@@ -424,7 +491,33 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
         data = fit_retry(data, self.max_message_bytes)  # a retry's traceback trimmed to fit (brokers/retry_fit.py)
         self._check_size(getattr(self._lane, "actor", "?"), data)
         lane = getattr(self._lane, "value", NORMAL)
-        return self._dispatch("enqueue")(queue_name, message_id, data, lane, self.wakeups.channel)
+        head = self._take_store_event(message_id)
+        self._store_event.pushed = None
+        # dispatch.lua's "enqueue", called as `_dispatch` would (the same arguments), without its two
+        # closures per call: a send is one round trip, and this is most of the Python around it.
+        self._queue.name = queue_name
+        args = [
+            "enqueue",
+            current_millis(),
+            queue_name,
+            self.broker_id,
+            self.heartbeat_timeout,
+            self.dead_message_ttl,
+            self._should_do_maintenance("enqueue"),
+            self._max_unpack_size(),
+            message_id,
+            data,
+            lane,
+            self.wakeups.channel,
+        ]
+        tenant = getattr(self._lane, "tenant", SHARED)
+        if head:
+            args += (head, self.store_events_key, tenant, self.store_events_cap)
+        elif tenant:
+            args += (head, self.store_events_key, tenant)
+        sent = self.scripts["dispatch"](args=args, keys=self._namespace_keys)
+        self._store_event.pushed = message_id if head else None
+        return sent
 
     def enqueue_many(self, messages: list[Message], batch: int = 1000) -> list[Message]:  # type: ignore[type-arg]
         """Enqueue `messages` (not delayed) with one script call per `batch`.
@@ -438,20 +531,28 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
             # A new message's id is already a fresh UUID: it serves as its Redis id too
             # (Dramatiq makes a new one for every later enqueue: retries, holds, requeues).
             message = with_lane_priority(original).copy(options={"redis_message_id": original.message_id})
-            self.emit_before("enqueue", message, None)
+            try:
+                self.emit_before("enqueue", message, None)
+                head = self._take_store_event(message.message_id)
+            finally:
+                self._store_event.value = None
             data = message.encode()
             self._check_size(message.actor_name, data)  # all or nothing: refused before any is sent
-            prepared.append((message, data))
+            prepared.append((message, data, head))
         sent: list[Message] = []  # type: ignore[type-arg]
         for start in range(0, len(prepared), batch):
             chunk = prepared[start : start + batch]
             args: list[Any] = []
-            for message, data in chunk:
-                args += (message.queue_name, message.message_id, data, lane_of(message.options.get("priority")))
-            script(keys=[self.namespace, self.wakeups.channel], args=args)
-            for message, _ in chunk:
+            for message, data, head in chunk:
+                lane = lane_of(message.options.get("priority"))
+                args += (message.queue_name, message.message_id, data, lane, head, tenant_of(message.options))
+            args.append(self.store_events_cap)
+            script(keys=[self.namespace, self.wakeups.channel, self.store_events_key], args=args)
+            for message, _, head in chunk:
+                self._store_event.pushed = message.message_id if head else None
                 self.emit_after("enqueue", message, None)
                 sent.append(message)
+        self._store_event.pushed = None
         return sent
 
     def lane_lengths(self, queue_name: str) -> dict[int, int]:
@@ -460,6 +561,33 @@ class PriorityRedisBroker(RedisOperations, QuickSignals, RedisBroker):
         for lane in range(1, LANES + 1):
             pipe.llen(lane_key(self.namespace, queue_name, lane))
         return dict(zip(range(1, LANES + 1), pipe.execute(), strict=True))
+
+    def tenant_backlog(self, queue_name: str) -> dict[str, int]:
+        """Messages waiting per tenant of a queue, over its lanes (not counting delayed ones); the
+        shared tenant ("") counts the lanes' own lists. Tenants with nothing waiting are left out."""
+        lanes = range(1, LANES + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for lane in lanes:
+            pipe.lrange(tenant_ring_key(self.namespace, queue_name, lane), 0, -1)
+            pipe.llen(lane_key(self.namespace, queue_name, lane))
+        replies = pipe.execute()
+        backlog: dict[str, int] = defaultdict(int)
+        keys: list[tuple[str, str]] = []
+        for index, lane in enumerate(lanes):
+            ring, shared = replies[2 * index], replies[2 * index + 1]
+            if shared:
+                backlog[SHARED] += int(shared)
+            for tenant in dict.fromkeys(_text(member) for member in ring):
+                if tenant:
+                    keys.append((tenant, tenant_key(self.namespace, queue_name, lane, tenant)))
+        if keys:
+            pipe = self.client.pipeline(transaction=False)
+            for _, key in keys:
+                pipe.llen(key)
+            for (tenant, _), length in zip(keys, pipe.execute(), strict=True):
+                if length:
+                    backlog[tenant] += int(length)
+        return dict(backlog)
 
 
 def with_lane_priority(message: Message[Any]) -> Message[Any]:

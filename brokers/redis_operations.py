@@ -11,6 +11,9 @@ connection that fetched it, `<ns>:__acks__.<connection id>.<q>` (or `.<q>.DQ`); 
 connection's last command is scored in `<ns>:__heartbeats__` (ms): a connection silent for
 longer than `heartbeat_timeout` is dead, and what its ack sets hold is orphaned until the
 script's maintenance gives it back to its lane.
+
+Tenants (`priority_redis`'s notes): a lane list `L` may have tenant lists `L@<tenant>` and a ring
+`L#ring` naming them; removing, draining and promoting go through the ring to find them.
 """
 
 from __future__ import annotations
@@ -35,34 +38,61 @@ from brokers.operations import (
     Promoted,
     QueueDepths,
 )
-from brokers.redis_keys import lane_key
+from brokers.redis_keys import lane_key, tenant_lanes_key
+from brokers.tenant_lists import PUSH_IN_TURN
 from core.lanes import LANES, lane_of
+from core.tenants import tenant_of
 
 #: Letters read per Redis round trip when scanning or pruning.
 BATCH = 200
 
-# Removes one message id from the first of KEYS[1..n-1] (the lanes) holding it, and its body
-# from KEYS[n] (the hash). 1 when removed, 0 when no list held it (a worker fetched it).
+# Removes one message id from the first of KEYS[1..n-1] (the lanes) or their tenants' lists holding
+# it, and its body from KEYS[n] (the hash). A tenant left with nothing leaves its lane's ring. 1 when
+# removed, 0 when no list held it (a worker fetched it).
 _REMOVE = """
 for i = 1, #KEYS - 1 do
     if redis.call("lrem", KEYS[i], 0, ARGV[1]) > 0 then
         redis.call("hdel", KEYS[#KEYS], ARGV[1])
         return 1
     end
+    local ring = KEYS[i] .. "#ring"
+    for _, tenant in ipairs(redis.call("lrange", ring, 0, -1)) do
+        local list = KEYS[i] .. "@" .. tenant
+        if tenant ~= "" and redis.call("lrem", list, 0, ARGV[1]) > 0 then
+            redis.call("hdel", KEYS[#KEYS], ARGV[1])
+            if redis.call("llen", list) == 0 then
+                redis.call("lrem", ring, 0, tenant)
+            end
+            return 1
+        end
+    end
 end
 return 0
 """
 
-# Empties a queue's lanes (KEYS: the lists, then the hash last) and drops their bodies; with
-# ARGV[1] == "1" also every other body of the hash (the delayed copies workers hold).
+# Empties a queue's lanes (KEYS: the lists, then the hash last), their tenants' lists and rings
+# (ARGV[2]: the set of lanes with rings), and drops their bodies; with ARGV[1] == "1" also every other
+# body of the hash (the delayed copies workers hold).
 # Returns {removed ids, removed bodies, held ids, held bodies}.
 _DRAIN = """
 local hash = KEYS[#KEYS]
 local removed, removed_bodies = {}, {}
+local lists = {}
 for i = 1, #KEYS - 1 do
-    local ids = redis.call("lrange", KEYS[i], 0, -1)
+    table.insert(lists, KEYS[i])
+    local ring = KEYS[i] .. "#ring"
+    for _, tenant in ipairs(redis.call("lrange", ring, 0, -1)) do
+        if tenant ~= "" then
+            table.insert(lists, KEYS[i] .. "@" .. tenant)
+        end
+    end
+    redis.call("del", ring)
+end
+redis.call("del", ARGV[2])
+for _, list in ipairs(lists) do
+    local ids = redis.call("lrange", list, 0, -1)
     if #ids > 0 then
-        redis.call("del", KEYS[i])
+        redis.call("del", list)
         for _, id in ipairs(ids) do
             local body = redis.call("hget", hash, id)
             if body then
@@ -85,20 +115,22 @@ end
 return {removed, removed_bodies, held, held_bodies}
 """
 
-# Moves one delayed message, Redis id ARGV[1], from the first delayed lane holding it (KEYS[1..n-3])
-# to its queue, as `enqueue` stores a message: its delayed body (KEYS[n-2]) out, ARGV[3] (the body
-# made due, under the new Redis id ARGV[2]) into the queue's hash (KEYS[n-1]) and lane (KEYS[n]),
-# a wake-up (ARGV[5], naming queue ARGV[4]) when that lane was empty. One call: the message is on
-# one list or the other, never both nor neither. 1 moved; 2 a worker holds it (fetched, its body
-# kept until acknowledged); 0 no longer delayed.
-_PROMOTE = """
-local lanes = #KEYS - 3
-local delayed_hash, queue_hash, queue_lane = KEYS[lanes + 1], KEYS[lanes + 2], KEYS[lanes + 3]
+# Moves one delayed message, Redis id ARGV[1], from the first delayed lane holding it (KEYS[1..n-2])
+# to its queue, as `enqueue` stores a message: its delayed body (KEYS[n-1]) out, ARGV[3] (the body
+# made due, under the new Redis id ARGV[2]) into the queue's hash (KEYS[n]) and onto its lane ARGV[7]
+# and tenant ARGV[8] list of queue ARGV[4] (namespace ARGV[6]), a wake-up (ARGV[5]) when that list
+# was empty. One call: the message is on one list or the other, never both nor neither. 1 moved;
+# 2 a worker holds it (fetched, its body kept until acknowledged); 0 no longer delayed.
+_PROMOTE = (
+    PUSH_IN_TURN
+    + """
+local lanes = #KEYS - 2
+local delayed_hash, queue_hash = KEYS[lanes + 1], KEYS[lanes + 2]
 for i = 1, lanes do
     if redis.call("lrem", KEYS[i], 0, ARGV[1]) > 0 then
         redis.call("hdel", delayed_hash, ARGV[1])
         redis.call("hset", queue_hash, ARGV[2], ARGV[3])
-        if redis.call("rpush", queue_lane, ARGV[2]) == 1 then
+        if push_in_turn(ARGV[6], ARGV[4], tonumber(ARGV[7]), ARGV[8], ARGV[2]) == 1 then
             redis.call("publish", ARGV[5], ARGV[4])
         end
         return 1
@@ -109,6 +141,7 @@ if redis.call("hexists", delayed_hash, ARGV[1]) == 1 then
 end
 return 0
 """
+)
 
 
 def _text(value: bytes | str) -> str:
@@ -173,7 +206,7 @@ class RedisOperations:
         for base, held_too in ((queue, False), (f"{queue}.DQ", True)) if delayed else ((queue, False),):
             keys = [*self._lane_keys(base), self._key(base, ".msgs")]
             removed, removed_bodies, held, held_bodies = self.client.eval(
-                _DRAIN, len(keys), *keys, "1" if held_too else "0"
+                _DRAIN, len(keys), *keys, "1" if held_too else "0", tenant_lanes_key(self.namespace, base)
             )
             drained.removed_ids += [_job_id(ref, body) for ref, body in zip(removed, removed_bodies, strict=True)]
             drained.held_ids += [_job_id(ref, body) for ref, body in zip(held, held_bodies, strict=True)]
@@ -200,10 +233,19 @@ class RedisOperations:
             options = {key: value for key, value in message.options.items() if key != "eta"}
             options["redis_message_id"] = str(uuid.uuid4())
             due = dataclasses.replace(message, queue_name=queue, options=options)
-            lane = lane_key(self.namespace, queue, lane_of(options.get("priority")))
-            keys = [*delayed_lanes, delayed_hash, self._key(queue, ".msgs"), lane]
+            lane = lane_of(options.get("priority"))
+            keys = [*delayed_lanes, delayed_hash, self._key(queue, ".msgs")]
             self.emit_before("enqueue", due, None)  # type: ignore[attr-defined]
-            args = (ref, options["redis_message_id"], due.encode(), queue, self.wakeups.channel)
+            args = (
+                ref,
+                options["redis_message_id"],
+                due.encode(),
+                queue,
+                self.wakeups.channel,
+                self.namespace,
+                lane,
+                tenant_of(options),
+            )
             outcome = int(self.client.eval(_PROMOTE, len(keys), *keys, *args))
             if outcome == 1:
                 self.emit_after("enqueue", due, None)  # type: ignore[attr-defined]

@@ -36,6 +36,7 @@ from jobsctl.common import (
     require_schema,
 )
 from jobsctl.runtime import load_actors
+from observability.tenants import queue_tenants
 from runtime.store_buffer import get_buffer
 from scheduling import dispatcher
 
@@ -83,12 +84,20 @@ def _time(value: str | None) -> str:
 
 
 @app.command()
-def stats(as_json: JsonOption = False) -> None:
+def stats(
+    as_json: JsonOption = False,
+    tenants: Annotated[
+        bool, typer.Option("--tenants", help="Also each queue's top tenants by backlog (waiting, active, tier).")
+    ] = False,
+) -> None:
     """Every queue: jobs per state and whether it is paused."""
     with operation():
         figures = service.queue_metrics()
         dead = dead_letters.count_dead()
+        by_tenant = {queue: queue_tenants(queue, TOP_TENANTS) for queue in figures} if tenants else {}
     if as_json:
+        if tenants:
+            figures = {queue: {**counts, "tenants": by_tenant[queue]} for queue, counts in figures.items()}
         emit_json(figures)
         return
     table = Table(title="Queues")
@@ -105,6 +114,23 @@ def stats(as_json: JsonOption = False) -> None:
             "[red]paused[/]" if counts["paused"] else "",
         )
     console.print(table)
+    if tenants:
+        console.print(_tenants_table(by_tenant))
+
+
+#: Tenants per queue `jobsctl stats --tenants` shows.
+TOP_TENANTS = 10
+
+
+def _tenants_table(by_tenant: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title=f"Top tenants by backlog (at most {TOP_TENANTS} per queue)")
+    for column in ("queue", "tenant", "tier", "waiting", "active"):
+        table.add_column(column, justify="right" if column in ("waiting", "active") else "left")
+    for queue, found in by_tenant.items():
+        for row in found["tenants"]:
+            waiting = "n/a" if row["waiting"] is None else f"{row['waiting']:,}"
+            table.add_row(queue, row["tenant"] or "(none)", row["tier"] or "", waiting, f"{row['active']:,}")
+    return table
 
 
 def _jobs_table(title: str, jobs: list[dict[str, Any]], with_queue: bool = False) -> Table:

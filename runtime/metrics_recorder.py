@@ -10,7 +10,7 @@ API's throughput read them through `recorded_counters()`, `outcomes_since()` and
 Redis keys (REDIS_URL, prefix `adjobs:metrics:`):
 - `jobs`: `<queue>|<actor>|<state>` → count, state `completed`, `dead` or `retried`.
 - `duration`: `<queue>|<actor>|b<i>` → count in bucket i, `|sum` → seconds, `|count`.
-- `holds`: `<queue>` → jobs held back by a rate limit.
+- `holds`: `<queue>` → jobs held back by a rate limit; `<queue>|<tenant>` → those held by a limit per tenant.
 - `minute:<epoch minute>`: `<queue>|<state>` → count, kept two hours (failure rates, throughput).
 """
 
@@ -164,6 +164,11 @@ def record_rate_limit_hold(queue: str, count: int = 1) -> None:
     get_buffer().record_hold(queue, count)
 
 
+def record_tenant_hold(queue: str, tenant: str, count: int = 1) -> None:
+    """Count a job held back by its tenant's limits on `queue` (`adjobs_tenant_holds_total`)."""
+    get_buffer().record_hold(f"{queue}|{tenant}", count)
+
+
 def flush() -> bool:
     """Write this process's counts to Redis now; True when written (or there was nothing)."""
     return get_buffer().flush()
@@ -182,6 +187,8 @@ class RecordedCounters:
     durations: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     #: queue → jobs held back by its rate limit.
     holds: dict[str, int] = field(default_factory=dict)
+    #: (queue, tenant) → jobs held back by the queue's limits per tenant.
+    tenant_holds: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def recorded_counters() -> RecordedCounters:
@@ -199,7 +206,11 @@ def recorded_counters() -> RecordedCounters:
         queue, actor, part = name.decode().split("|")
         counters.durations.setdefault((queue, actor), {})[part] = float(value)
     for name, count in holds_raw.items():
-        counters.holds[name.decode()] = int(count)
+        queue, bar, tenant = name.decode().partition("|")
+        if bar:
+            counters.tenant_holds[(queue, tenant)] = int(count)
+        else:
+            counters.holds[queue] = int(count)
     return counters
 
 

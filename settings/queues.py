@@ -40,6 +40,11 @@ class QueueSettings(BaseModel):
     max_attempts: int | None = Field(default=None, ge=1)
     backoff_delay: int | None = Field(default=None, ge=0)  # ms
     time_limit: int = Field(default=600_000, ge=1000)  # ms per attempt
+    # Per tenant (a job's `options["tenant"]`, the publisher of an export ...), cluster-wide like the
+    # queue's own; a tenant tier's LIMIT_FACTOR multiplies them (`settings.tiers`).
+    tenant_concurrency: int = Field(default=0, ge=0)  # 0: no limit per tenant
+    tenant_rate_limit: int = Field(default=0, ge=0)  # a tenant's jobs started per window, 0: no limit
+    tenant_rate_window: int = Field(default=60, ge=1)  # seconds
 
 
 #: CONTRACT.md's queues table: the figures a queue has unless the environment changes one of them.
@@ -156,6 +161,9 @@ class ResolvedQueue(BaseModel):
     max_attempts: int
     backoff_delay: int
     time_limit: int
+    tenant_concurrency: int = 0
+    tenant_rate_limit: int = 0
+    tenant_rate_window: int = 60
 
 
 def unknown_queues(queues: QueuesSettings, declared: Iterable[str]) -> dict[str, str]:

@@ -522,12 +522,37 @@ async function queueView(queue, state) {
       ${figure("failure rate", percent(stats.failureRate), " %")}
     </div>
     ${await HistoryCharts.card(queue)}
+    ${await tenantsCard(queue)}
     ${bulkCard(queue)}
     <div class="card">
       <div class="toolbar"><div class="tabs">${tabs}</div></div>
       ${pager(`queue/${enc(queue)}${state ? `/${state}` : ""}`, hashParams, found, "queue-pager")}
       ${jobsTable(found.jobs)}
     </div>`;
+}
+
+// The queue's top tenants by backlog (GET queues/<q>/tenants): who waits most, who runs, each one's tier.
+const TOP_TENANTS = 10;
+async function tenantsCard(queue) {
+  let found;
+  try {
+    found = await api(`queues/${enc(queue)}/tenants?limit=${TOP_TENANTS}`);
+  } catch (error) {
+    return `<div class="card" id="tenants"><h2>Top tenants by backlog</h2><p class="error">${esc(error.message)}</p></div>`;
+  }
+  const waiting = (value) => (value === null ? "–" : num(value));
+  const rows = found.tenants.map((row) => `<tr data-tenant="${esc(row.tenant)}">
+      <td>${row.tenant ? `<code>${esc(row.tenant)}</code>` : '<span class="muted">(no tenant)</span>'}</td>
+      <td>${row.tier ? `<span class="badge${row.tier === "standard" ? "" : " tier"}">${esc(row.tier)}</span>` : ""}</td>
+      <td class="num">${waiting(row.waiting)}</td><td class="num">${num(row.active)}</td></tr>`).join("");
+  const limits = [
+    found.limits.tenantConcurrency ? `${found.limits.tenantConcurrency} at a time` : "",
+    found.limits.tenantRateLimit ? `${found.limits.tenantRateLimit} per ${found.limits.tenantRateWindow} s` : "",
+  ].filter(Boolean).join(", ");
+  const note = `${num(found.total)} tenant(s)${limits ? ` · per tenant: ${esc(limits)}` : ""}`;
+  return `<div class="card" id="tenants"><div class="toolbar"><h2 class="flush">Top tenants by backlog</h2><span class="spacer"></span><span class="muted">${note}</span></div>
+    ${rows ? `<table id="tenants-table"><thead><tr><th>Tenant</th><th>Tier</th><th class="num">waiting</th><th class="num">active</th></tr></thead><tbody>${rows}</tbody></table>`
+      : '<p class="muted">No job waiting or running.</p>'}</div>`;
 }
 
 // The queue's bulk actions, for an admin token: each button opens the confirmation dialog.

@@ -198,22 +198,11 @@ local function tenant_of_message(data)
 end
 
 -- Pushes a message id onto its (lane, tenant) list; returns the list's new length (1: it was empty).
--- A tenant whose list was empty joins the ring at its head (its turn is next); a ring made
--- now also holds the shared tenant, so messages without a tenant keep their turn.
+-- `push_in_turn` is brokers/tenant_lists.py's PUSH_IN_TURN, placed before this script when it is
+-- loaded (brokers/dramatiq_fork.py `load_dispatch_script`): one definition for every script of ours
+-- that puts a message on a queue. A delay queue (.DQ) keeps plain lanes.
 local function push_message(lane, tenant, message_id)
-    local list = lane_list(lane)
-    if tenant == nil or tenant == "" or not tenants_on then
-        return redis.call("rpush", list, message_id)
-    end
-    local length = redis.call("rpush", list .. "@" .. tenant, message_id)
-    if length == 1 then
-        local ring = list .. "#ring"
-        if redis.call("lpush", ring, tenant) == 1 then
-            redis.call("rpush", ring, "")
-            redis.call("sadd", tenant_lanes, lane_number(lane))
-        end
-    end
-    return length
+    return push_in_turn(namespace, queue_name, lane_number(lane), tenant, message_id)
 end
 
 -- Takes the next message id of a lane that has a ring: the tenant at the ring's head gives one,

@@ -19,6 +19,8 @@ from pathlib import Path
 import dramatiq
 import dramatiq.brokers.redis
 
+from brokers.tenant_lists import PUSH_IN_TURN
+
 #: The Dramatiq release `dispatch.lua` was forked from.
 FORKED_RELEASE = "2.2.1"
 #: sha256 of that release's `dramatiq/brokers/redis/dispatch.lua`.
@@ -138,8 +140,8 @@ def installed_dispatch_script() -> Path:
 
 
 def load_dispatch_script() -> str:
-    """Our `dispatch.lua` (read when a broker is made, never at import)."""
-    return DISPATCH_SCRIPT.read_text()
+    """Our `dispatch.lua` (read when a broker is made, never at import), after the tenant push it calls."""
+    return PUSH_IN_TURN + DISPATCH_SCRIPT.read_text()
 
 
 def fork_differences(script: Path | None = None, internals: tuple[Internal, ...] = INTERNALS) -> list[str]:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import dramatiq
 import pytest
 
 from brokers.rabbitmq import RabbitmqOperationsBroker
@@ -20,6 +18,7 @@ from settings import get_settings
 from tests.api.test_endpoints import data, failed_reply
 from tests.support import rabbitmq, store
 from tests.support.sample_actors import echo
+from tests.support.workers import running_worker
 from wiring.broker import build_middleware, use_broker
 
 API = "/api/v1"
@@ -33,16 +32,6 @@ ROUTES = [
     (f"/queues/{QUEUE}/promote", {}),
 ]
 PATHS = [path for path, _ in ROUTES]
-
-
-@contextmanager
-def running_worker(broker: Any) -> Iterator[dramatiq.Worker]:
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
 
 
 def dead_jobs(client, admin, broker, count: int) -> list[str]:  # type: ignore[no-untyped-def]

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import dramatiq
 import pytest
 from sqlalchemy import func, select
 
@@ -24,18 +21,9 @@ from db.engine import get_engine
 from db.models import JobRecord
 from tests.support import store
 from tests.support.sample_actors import echo, refuses
+from tests.support.workers import running_worker
 
 QUEUE = "test-jobs"
-
-
-@contextmanager
-def running_worker(broker: Any) -> Iterator[dramatiq.Worker]:
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
 
 
 def dead_jobs(broker: Any, count: int) -> list[str]:

@@ -8,12 +8,9 @@ succeed). Screenshots: test-artifacts/dashboard/bulk-*.png.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import dramatiq
 from playwright.sync_api import Page
 from sqlalchemy import select
 
@@ -26,20 +23,11 @@ from db.models import JobRecord
 from tests.dashboard.pages import ADMIN, BROWSER_TESTS, READER, Pages, shot, sign_in
 from tests.dashboard.test_layout import sideways_overflow
 from tests.support import store
+from tests.support.workers import running_worker
 
 pytestmark = BROWSER_TESTS
 
 EXPORTS = "data-export"
-
-
-@contextmanager
-def running_worker(broker: Any) -> Iterator[dramatiq.Worker]:
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
 
 
 def dead_exports(broker: Any, formats: list[str]) -> list[str]:

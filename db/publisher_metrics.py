@@ -1,8 +1,9 @@
 """Performance, revenue and quality metrics per publisher and period (an hour or a day).
 
 The totals are summed by the database over the raw events of the period (one `GROUP BY`
-per publisher and ad unit); the ratios are derived from the totals here, so PostgreSQL and
-the embedded SQLite give the same values. One row per (metric type, granularity, period,
+per publisher and ad unit), or read from the period's rollups, which hold the same sums; the
+ratios are derived from the totals here, so PostgreSQL and the embedded SQLite give the same
+values. One row per (metric type, granularity, period,
 publisher), upserted: a job run twice leaves the same rows.
 
 Periods: an hour is a UTC hour for everyone; a day is the publisher's local day
@@ -27,6 +28,9 @@ from db.models import AdEvent, PublisherMetric
 from errors import InvalidInput
 
 MetricType = Literal["performance", "revenue", "quality"]
+#: Where the totals come from: the raw events, or the rollups of the same period (the daily pipeline,
+#: whose aggregation stage has just written them).
+TotalsSource = Literal["events", "rollups"]
 METRIC_TYPES: tuple[MetricType, ...] = ("performance", "revenue", "quality")
 
 #: An ad unit whose click-through rate is above this is counted as suspicious in quality metrics.
@@ -63,15 +67,38 @@ LEFT JOIN publishers AS p ON p.id = e.publisher_id
 WHERE e.ts >= :lo AND e.ts < :hi {filters}
 GROUP BY e.publisher_id, e.ad_unit_id
 """
+#: The same totals read from the rollups the aggregation wrote (one row per publisher and ad unit already).
+_LOCAL_DAY_ROLLUPS = """
+SELECT e.publisher_id, e.bucket_start AS period_start, e.ad_unit_id,
+    e.ad_requests, e.impressions, e.clicks, e.revenue
+FROM analytics_rollups AS e
+LEFT JOIN publishers AS p ON p.id = e.publisher_id
+WHERE e.granularity = 'day' AND e.bucket_start >= :lo AND e.bucket_start < :hi
+  AND e.bucket_start = CAST(:day AS timestamp) AT TIME ZONE coalesce(p.timezone, 'UTC') {filters}
+"""
+_HOUR_ROLLUPS = """
+SELECT e.publisher_id, e.bucket_start AS period_start, e.ad_unit_id,
+    e.ad_requests, e.impressions, e.clicks, e.revenue
+FROM analytics_rollups AS e
+LEFT JOIN publishers AS p ON p.id = e.publisher_id
+WHERE e.granularity = 'hour' AND e.bucket_start = :lo AND e.bucket_start < :hi {filters}
+"""
 _FILTERS = {
     (False, False): "",
     (True, False): " AND e.publisher_id = ANY(:publisher_ids)",
     (False, True): " AND coalesce(p.timezone, 'UTC') = ANY(:timezones)",
     (True, True): " AND e.publisher_id = ANY(:publisher_ids) AND coalesce(p.timezone, 'UTC') = ANY(:timezones)",
 }
+_TOTALS = {
+    ("events", "hour"): _HOUR_TOTALS,
+    ("events", "day"): _LOCAL_DAY_TOTALS,
+    ("rollups", "hour"): _HOUR_ROLLUPS,
+    ("rollups", "day"): _LOCAL_DAY_ROLLUPS,
+}
+#: (source, granularity, publishers named, time zones named) → statement.
 TOTALS_PG = {
-    (granularity, *key): (_LOCAL_DAY_TOTALS if granularity == "day" else _HOUR_TOTALS).format(filters=filters)
-    for granularity in ("hour", "day")
+    (*source_and_granularity, *key): statement.format(filters=filters)
+    for source_and_granularity, statement in _TOTALS.items()
     for key, filters in _FILTERS.items()
 }
 #: A day's stored metrics, each matched at its publisher's local midnight (PostgreSQL).
@@ -140,6 +167,7 @@ def derive(metric_type: MetricType, units: Iterable[dict[str, Any]]) -> dict[str
 
 def _totals_pg(
     connection: Connection,
+    source: TotalsSource,
     granularity: str,
     start: datetime,
     end: datetime,
@@ -159,7 +187,7 @@ def _totals_pg(
         if values is not None:
             params[name] = list(values)
             binds.append(bindparam(name, type_=postgresql.ARRAY(String())))
-    key = (granularity, publisher_ids is not None, timezones is not None)
+    key = (source, granularity, publisher_ids is not None, timezones is not None)
     return [dict(row) for row in connection.execute(text(TOTALS_PG[key]).bindparams(*binds), params).mappings()]
 
 
@@ -185,21 +213,32 @@ def _totals_sqlite(
 
 def compute_metrics(
     connection: Connection,
-    metric_type: MetricType,
+    metric_type: MetricType | Sequence[MetricType],
     period: str,
     publisher_id: str | None = None,
     *,
     publisher_ids: Sequence[str] | None = None,
     timezones: Sequence[str] | None = None,
+    source: TotalsSource = "events",
 ) -> int:
-    """Compute and upsert one metric type for a period; returns the number of publishers written."""
+    """Compute and upsert one metric type (or several, from one read of the totals) for a period.
+
+    `source="rollups"` reads the period's hour or day rollups instead of the raw events (the same
+    totals when the rollups are up to date; on SQLite the events are read). Returns the number of
+    publishers written.
+    """
+    metric_types: Sequence[MetricType] = (metric_type,) if isinstance(metric_type, str) else metric_type
     granularity, start, end = parse_period(period)
     if publisher_id is not None:
         publisher_ids = [publisher_id]
-    if (publisher_ids is not None and not publisher_ids) or (timezones is not None and not timezones):
+    if (
+        not metric_types
+        or (publisher_ids is not None and not publisher_ids)
+        or (timezones is not None and not timezones)
+    ):
         return 0
     if connection.dialect.name == "postgresql":
-        totals = _totals_pg(connection, granularity, start, end, publisher_ids, timezones)
+        totals = _totals_pg(connection, source, granularity, start, end, publisher_ids, timezones)
     elif timezones is not None and "UTC" not in timezones:
         totals = []  # SQLite: every calendar is UTC
     else:
@@ -212,13 +251,14 @@ def compute_metrics(
     now = datetime.now(UTC)
     rows = [
         {
-            "metric_type": metric_type,
+            "metric_type": kind,
             "granularity": granularity,
             "period_start": period_start,
             "publisher_id": publisher,
-            "values": derive(metric_type, units),
+            "values": derive(kind, units),
             "computed_at": now,
         }
+        for kind in dict.fromkeys(metric_types)
         for (publisher, period_start), units in sorted(by_publisher.items())
     ]
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
@@ -230,7 +270,7 @@ def compute_metrics(
         ),
         rows,
     )
-    return len(rows)
+    return len(by_publisher)
 
 
 def read_metrics(

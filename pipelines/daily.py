@@ -10,7 +10,8 @@ Sentry and the API can tie it to its run.
 Aggregation is set-based: one job per granularity rolls up the day of every publisher of the
 run in one statement (`db.rollups.aggregate_days`), registered or not; a run over a named list
 of publishers takes them `PUBLISHERS_PER_JOB` at a time. So a day costs 4 aggregation jobs
-(not 4 per publisher) under the aggregation queue's rate limit, and 3 metrics jobs. A run may
+(not 4 per publisher) under the aggregation queue's rate limit, and 1 metrics job (the three metric
+types from the day rollups the aggregation stage has just written, not another scan of the events). A run may
 be limited to the publishers of some time zones (the scheduled runs: one per group of zones
 whose local day ends at the same instant, `pipelines.scheduled.daily_aggregation`), and its
 first stage may be delayed until that instant.
@@ -76,12 +77,11 @@ def _aggregation(run_id: str, params: dict[str, Any]) -> list[dramatiq.Message |
 
 
 def _metrics(run_id: str, params: dict[str, Any]) -> list[dramatiq.Message]:  # type: ignore[type-arg]
+    """Per chunk of publishers, one job computing every metric type from the day rollups the run just wrote."""
+    kwargs = {"metric_types": list(METRIC_TYPES), "period": params["day"], "source": "rollups"}
     return [
-        calculate_metrics.message_with_options(
-            kwargs={"metric_type": metric_type, "period": params["day"], **chunk}, pipeline_id=run_id
-        )
+        calculate_metrics.message_with_options(kwargs={**kwargs, **chunk}, pipeline_id=run_id)
         for chunk in _chunks(params)
-        for metric_type in METRIC_TYPES
     ]
 
 

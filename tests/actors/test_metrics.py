@@ -78,3 +78,62 @@ def test_bad_input_is_refused_at_send_or_dies_without_retries(events, worker):
     dead = store.wait_for_state(message.message_id, "dead")
     assert dead["attempts"] == 1
     assert "unknown publisher 'pub-404'" in dead["error"]
+
+
+def test_one_job_of_several_types_writes_what_one_job_per_type_writes(events, worker):
+    # Given each type computed by a job of its own
+    for metric_type in ("performance", "revenue", "quality"):
+        run(metric_type=metric_type, period="2026-11-10")
+    alone = {kind: stored(kind, "2026-11-10") for kind in ("performance", "revenue", "quality")}
+    with get_engine().begin() as connection:
+        connection.exec_driver_sql("DELETE FROM publisher_metrics")
+
+    # When one job computes the three from one scan of the events
+    done = run(metric_types=["performance", "revenue", "quality"], period="2026-11-10")
+
+    # Then it reports the publishers once and stores the same values for every type
+    assert done["result"] == {
+        "metric_types": ["performance", "revenue", "quality"],
+        "period": "2026-11-10",
+        "publishers": 5,
+    }
+    assert {kind: stored(kind, "2026-11-10") for kind in alone} == alone
+    assert all(len(values) == 5 for values in alone.values())
+
+
+def test_a_job_names_one_metric_type_or_several_not_both_nor_none():
+    for kwargs in ({}, {"metric_type": "revenue", "metric_types": ["quality"]}):
+        with pytest.raises(InvalidPayload, match="metric_type or metric_types"):
+            calculate_metrics.send(period="2026-11-10", **kwargs)
+    with pytest.raises(InvalidPayload, match="metric_types"):
+        calculate_metrics.send(metric_types=["revenue", "speed"], period="2026-11-10")
+    with pytest.raises(InvalidPayload, match="metric_types"):
+        calculate_metrics.send(metric_types=[], period="2026-11-10")
+
+
+@pytest.mark.parametrize("period", ["2026-11-10", "2026-11-10T13"])
+def test_metrics_read_from_the_rollups_equal_the_metrics_read_from_the_events(events, worker, period):
+    from db.rollups import aggregate_days
+
+    # Given a New York publisher among UTC ones, and the day's hour and day rollups written
+    with get_engine().begin() as connection:
+        connection.exec_driver_sql("UPDATE publishers SET timezone = 'America/New_York' WHERE id = 'pub-001'")
+        for granularity in ("hour", "day"):
+            assert aggregate_days(connection, granularity, DAY, DAY) > 0
+    kinds = ["performance", "revenue", "quality"]
+
+    # When the metrics are computed from the raw events, then again from the rollups
+    from_events = run(metric_types=kinds, period=period)["result"]
+    by_events = {kind: stored(kind, period) for kind in kinds}
+    with get_engine().begin() as connection:
+        connection.exec_driver_sql("DELETE FROM publisher_metrics")
+    from_rollups = run(metric_types=kinds, period=period, source="rollups")["result"]
+
+    # Then both cover the same five publishers (the New York one on its own local day) with the same values
+    assert from_rollups["publishers"] == from_events["publishers"] == 5
+    by_rollups = {kind: stored(kind, period) for kind in kinds}
+    assert by_rollups.keys() == by_events.keys()
+    for kind in kinds:
+        assert by_rollups[kind].keys() == by_events[kind].keys()
+        for publisher, values in by_events[kind].items():
+            assert by_rollups[kind][publisher] == pytest.approx(values), (kind, publisher)

@@ -47,7 +47,34 @@ def _make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+    return create_engine(
+        url,
+        pool_size=5,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args=_connection_guards(url),
+    )
+
+
+#: libpq's guards against a database host that vanishes without closing its connections (a
+#: failover, a partition): a connect gives up after 10 s, and an open connection nobody answers
+#: is found dead by TCP keepalives within about a minute instead of hanging a thread for the
+#: system's TCP timeout (minutes to hours). A DATABASE_URL that sets one of them keeps its own.
+CONNECTION_GUARDS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def _connection_guards(url: str) -> dict[str, int]:
+    from sqlalchemy.engine import make_url
+
+    given = make_url(url).query
+    return {name: value for name, value in CONNECTION_GUARDS.items() if name not in given}
 
 
 def get_engine() -> Engine:

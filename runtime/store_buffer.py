@@ -173,9 +173,18 @@ class StoreBuffer:
             with self._lock:
                 lost = len(self._pending) + len(self._rejects)
             logger.error("Job store: %d job records could not be written before exit.", lost)
-        if self.events is not None and self._took and not self._holding:
-            with contextlib.suppress(redis.RedisError):  # its note goes stale; nothing is held
-                self.events.leave()
+        if self.events is None or not self._took:
+            return
+        if self._holding:
+            # The database is away: the chunk goes back to the list for the writers that stay, now rather
+            # than after `stale_after` of silence (if Redis does not answer either, that is what happens).
+            with contextlib.suppress(redis.RedisError):
+                given = self.events.give_back()
+                self._holding = False
+                logger.warning("Job store: %d events from the Redis list put back for the other writers.", given)
+            return
+        with contextlib.suppress(redis.RedisError):  # its note goes stale; nothing is held
+            self.events.leave()
 
     @property
     def pending(self) -> int:

@@ -6,9 +6,10 @@ only while the list is shorter than its cap and otherwise counts the event as dr
 takes a chunk (at most `chunk` events and about `chunk_bytes` bytes, so one take never reads a
 huge reply) with one script call that moves it onto a list of its own ("held") and notes the
 time in the writers' sorted set (only a writer holding events has a note); once the chunk is
-written it deletes its held list and its note (`done`). A writer that dies between the two
-leaves both: the next writer to take events after `stale_after` seconds of that writer's
-silence puts the chunk back at the head of the list, and writes it. An event may so be written
+written it deletes its held list and its note (`done`); one that leaves without writing it
+puts it back at the head of the list (`give_back`). A writer that dies between the two leaves
+both: the next writer to take events after `stale_after` seconds of that writer's silence puts
+the chunk back at the head of the list, and writes it. An event may so be written
 twice; the store's `seq` rule makes the second write change nothing (`db.store_order`). While
 the database is away a writer takes its held chunk again on every try (keeping its note fresh),
 so the rest waits in Redis, not in memory.
@@ -125,6 +126,23 @@ if redis.call("llen", KEYS[4]) == 0 and redis.call("zcard", KEYS[2]) == 0 then
 end
 """
 
+# KEYS: the list, the writers' set, this writer's held list, the progress hash; ARGV: writer id.
+# A writer leaving with a chunk it could not write puts it back at the head of the list, in order
+# (what the next writer does for a dead one after `stale_after`, at once). Returns the count.
+GIVE_BACK = """
+local items = redis.call("lrange", KEYS[3], 0, -1)
+for i = #items, 1, -1 do
+    redis.call("lpush", KEYS[1], items[i])
+end
+redis.call("del", KEYS[3])
+redis.call("zrem", KEYS[2], ARGV[1])
+if redis.call("exists", KEYS[4]) == 1 then
+    redis.call("hincrby", KEYS[4], "taken", -#items)
+    redis.call("hdel", KEYS[4], "w:" .. ARGV[1])
+end
+return #items
+"""
+
 # KEYS: the list, the writers' set, the progress hash; ARGV: an epoch to start if none runs. Returns
 # {epoch, the count of items taken that covers what waits now}, or {false, 0} when nothing waits.
 MARK = """
@@ -225,6 +243,7 @@ class StoreEventList:
         self.dropped_key = store_events_dropped_key(namespace)
         self._take = client.register_script(TAKE)
         self._done = client.register_script(DONE)
+        self._give_back = client.register_script(GIVE_BACK)
         self._mark = client.register_script(MARK)
         self._reached = client.register_script(REACHED)
         self._waiting = client.register_script(WAITING)
@@ -245,6 +264,12 @@ class StoreEventList:
         """The events held are written: let them go (and the note that this writer holds some)."""
         keys = [self.held_key, self.writers_key, self.progress_key, self.key]
         self._done(keys=keys, args=[self.writer_id])
+
+    def give_back(self) -> int:
+        """Put the events held and not written back at the head of the list for the other writers
+        (this writer leaves); returns how many."""
+        keys = [self.key, self.writers_key, self.held_key, self.progress_key]
+        return int(self._give_back(keys=keys, args=[self.writer_id]))
 
     def mark(self) -> Mark:
         """What waits now, to tell later (`reached`) when all of it is written, whoever writes it."""

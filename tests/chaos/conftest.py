@@ -44,11 +44,15 @@ def store_states(run: str) -> dict[str, int]:
     return {state: int(count) for state, count in rows}
 
 
-def settle(run: str, env: dict[str, str] | None = None, timeout: float = 90) -> dict[str, int]:
+def settle(
+    run: str, env: dict[str, str] | None = None, timeout: float = 90, *, expected: int | None = None
+) -> dict[str, int]:
     """Run the monitor's reconciliation (records a killed worker left unfinished) until the run's records settle.
 
     The monitor does this every minute for records older than twice the heartbeat timeout;
     here records older than 10 s are settled, in a process of its own with the workers' settings.
+    With `expected`, settled also means that many records: after an outage the writers' held
+    chunks reach the store a few seconds after the jobs ran (their retries back off up to 5 s).
     """
     import time
 
@@ -56,7 +60,7 @@ def settle(run: str, env: dict[str, str] | None = None, timeout: float = 90) -> 
     code = "import json; from control.reconcile import reconcile; print(json.dumps(reconcile(min_age_seconds=10)))"
     while True:
         states = store_states(run)
-        if set(states) <= {"completed"}:
+        if set(states) <= {"completed"} and (expected is None or sum(states.values()) >= expected):
             return states
         if time.monotonic() > deadline:
             return states

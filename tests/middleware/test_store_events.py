@@ -22,7 +22,7 @@ from observability import health, prometheus_exposition
 from runtime import store_buffer
 from runtime.store_buffer import StoreBuffer
 from runtime.store_event_list import StoreEventList
-from runtime.store_events import encode_record, enqueue_head
+from runtime.store_events import decode, encode_record, enqueue_head
 from settings import get_settings
 from tests.support import processes, store
 from tests.support.sample_actors import echo
@@ -239,6 +239,31 @@ def test_a_flush_waits_for_a_chunk_another_live_writer_took_before_it_began(brok
     slow.done()
     # Then the flush returns True
     assert reader.flush(timeout=5)
+
+
+def test_a_writer_leaving_with_a_chunk_it_could_not_write_puts_it_back_for_the_others(
+    broker, redis_client, quiet_writer, monkeypatch
+):
+    # Given a writer whose database does not answer, holding a chunk of five events (the worker's thread took it)
+    backlog(redis_client, 5)
+    down = create_engine(NOWHERE, connect_args={"connect_timeout": 1})
+    monkeypatch.setattr(store_buffer, "get_engine", lambda: down)
+    leaving = writer()
+    assert not leaving.flush(timeout=1.5)
+    assert redis_client.llen(leaving.events.held_key) == 5 and redis_client.llen(EVENTS) == 0
+    # When it closes (its process leaves) while the database is still away
+    leaving.close(timeout=1.5)
+    # Then the chunk is back at the head of the list, in order, and the writer holds nothing
+    assert [decode(item)["id"] for item in redis_client.lrange(EVENTS, 0, -1)] == [
+        f"backlog-{n:06d}" for n in range(5)
+    ]
+    assert not redis_client.exists(leaving.events.held_key)
+    assert redis_client.zscore(leaving.events.writers_key, leaving.events.writer_id) is None
+    # And a writer that stays writes them at once once the database answers (not after the stale time, 60 s)
+    monkeypatch.undo()
+    down.dispose()
+    assert writer().flush(timeout=10)
+    assert all(stored(f"backlog-{n:06d}") is not None for n in range(5))
 
 
 def test_close_writes_its_own_events_and_takes_no_new_chunk(broker, redis_client, quiet_writer):

@@ -7,11 +7,15 @@ spelled nowhere outside `brokers/`.
 
 from __future__ import annotations
 
+import functools
+
 from dramatiq.common import dq_name, q_name
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_queue(queue_name: str) -> str:
-    """The queue a broker queue name belongs to: the delayed and dead-letter halves of `reports` are `reports`."""
+    """The queue a broker queue name belongs to: the delayed and dead-letter halves of `reports` are `reports`.
+    (Kept: a few lookups per job, of a few names.)"""
     return q_name(queue_name)
 
 

@@ -117,12 +117,18 @@ class Heartbeat:
     def job_started(self, job_id: str, queue: str, name: str) -> None:
         with self._lock:
             self._jobs[job_id] = {"id": job_id, "queue": queue, "name": name, "startedAt": time.time()}
-        self._changed.set()
+        self._note_change()
 
     def job_ended(self, job_id: str) -> None:
         with self._lock:
             ended = self._jobs.pop(job_id, None)
         if ended is not None:
+            self._note_change()
+
+    def _note_change(self) -> None:
+        """Wake the thread for a change made just before; not again while the flag is up (two calls per
+        job otherwise take the event's lock). Safe: the thread lowers the flag before it reads the jobs."""
+        if not self._changed.is_set():
             self._changed.set()
 
     def published(self) -> dict[str, Any]:

@@ -9,7 +9,8 @@ and shape of Dramatiq's own, with three changes:
 - everything lives in a Redis logical database of its own, claimed like the test sessions'
   (tests/support/servers.py) and emptied with FLUSHDB, never Dramatiq's FLUSHALL, which
   would wipe every other session's database on the server.
-Our job store writes to a SQLite file in the suite's folder. The tests that fail for a reason
+Our job store writes to a PostgreSQL database of the suite's own (made on TEST_POSTGRES_URL's
+server, migrated, dropped at the end), as in production. The tests that fail for a reason
 that is no difference in Dramatiq's guarantees (StubBroker-only API, a replaced private method,
 our stack's configuration) are marked as expected failures with that reason.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
+import psycopg
 import pytest
 import redis
 from dramatiq import Worker
@@ -35,6 +37,7 @@ from dramatiq.results import backends as result_backends_module
 logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(threadName)s] [%(name)s] [%(levelname)s] %(message)s")
 
 REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+POSTGRES_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CLAIM_KEY = "adjobs-test-claim:{db}"
 _session: dict[str, Any] = {}
 
@@ -48,19 +51,34 @@ def _claim_redis_db() -> tuple[int, redis.Redis]:
     raise pytest.UsageError("all Redis logical databases 1-15 are claimed by test sessions")
 
 
+def _create_database() -> tuple[str, str]:
+    """A fresh PostgreSQL database for the suite's job store: (name, SQLAlchemy URL)."""
+    name = f"adjobs_suite_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = f"PostgreSQL at TEST_POSTGRES_URL ({POSTGRES_ADMIN}) cannot be reached: {first}"
+        raise pytest.UsageError(message) from None
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0]
+    return name, base.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     db, admin = _claim_redis_db()
+    database, database_url = _create_database()
     workdir = Path(tempfile.mkdtemp(prefix="dramatiq-suite-"))
     for name in ("BROKER_URL", "SENTRY_DSN", "ALERT_WEBHOOK_URL"):
         os.environ.pop(name, None)
     os.environ.update(
         REDIS_URL=f"{REDIS_BASE}/{db}",
-        DATABASE_URL=f"sqlite:///{workdir / 'suite.sqlite3'}",
+        DATABASE_URL=database_url,
         EXPORT_DIR=str(workdir / "exports"),
         REPORT_DIR=str(workdir / "reports"),
         INGEST_DIR=str(workdir / "ingest"),
     )
-    _session.update(db=db, admin=admin, url=f"{REDIS_BASE}/{db}")
+    _session.update(db=db, admin=admin, url=f"{REDIS_BASE}/{db}", database=database)
     from db.migrate import upgrade
 
     upgrade()
@@ -70,6 +88,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _session:
         redis.Redis.from_url(_session["url"]).flushdb()
         _session["admin"].delete(CLAIM_KEY.format(db=_session["db"]))
+        from db.engine import dispose_engine
+
+        dispose_engine()
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{_session["database"]}" WITH (FORCE)')
 
 
 _STUB_QUEUES = "reads StubBroker.queues (Python queues by name); a Redis broker's `queues` is a set of names"
